@@ -1,0 +1,129 @@
+"""Callbacks that leave the lab's artefacts in the run folder and in TensorBoard."""
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # runs write PNG files; no screen is needed
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from pytorch_lightning import Callback, LightningModule, Trainer  # noqa: E402
+from pytorch_lightning.loggers import TensorBoardLogger  # noqa: E402
+from pytorch_lightning.utilities import rank_zero_only  # noqa: E402
+from torchvision.utils import make_grid, save_image  # noqa: E402
+
+
+def _tensorboard(trainer: Trainer):
+    """The TensorBoard SummaryWriter of the run, or None when TensorBoard logging is off."""
+    logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+    return None if logger is None else logger.experiment
+
+
+class ModelText(Callback):
+    """Prints ``print(G)`` and ``print(D)`` at the start, writes them to ``models.txt`` and TensorBoard."""
+
+    def __init__(self, output_dir: str) -> None:
+        self.path = Path(output_dir) / "models.txt"
+
+    @rank_zero_only
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        text = f"{pl_module.generator}\n{pl_module.discriminator}\n"
+        print(text, end="")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(text)
+        if (writer := _tensorboard(trainer)) is not None:
+            writer.add_text("models", f"```\n{text}```", global_step=0)
+
+
+class SampleGrid(Callback):
+    """After each epoch, the fixed-noise images as ``samples/epoch_NNN.png`` and a TensorBoard image."""
+
+    def __init__(self, output_dir: str, nrow: int = 8) -> None:
+        self.samples_dir = Path(output_dir) / "samples"
+        self.nrow = nrow
+
+    @rank_zero_only
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        images = pl_module.sample_fixed().float().cpu()
+        grid = make_grid(images, nrow=self.nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)
+        self.samples_dir.mkdir(parents=True, exist_ok=True)
+        save_image(grid, self.samples_dir / f"epoch_{trainer.current_epoch:03d}.png")
+        if (writer := _tensorboard(trainer)) is not None:
+            writer.add_image("samples/fixed_noise", grid, global_step=trainer.current_epoch)
+
+
+class LossCurve(Callback):
+    """Records D and G loss per step and draws ``loss_curve.png`` (smoothed, with epoch marks) each epoch.
+
+    The history is part of the checkpoint, so a resumed run draws the whole curve.
+    """
+
+    def __init__(self, output_dir: str, smoothing: float = 0.98) -> None:
+        if not 0.0 <= smoothing < 1.0:
+            raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+        self.path = Path(output_dir) / "loss_curve.png"
+        self.smoothing = smoothing
+        self.d_losses: list[float] = []
+        self.g_losses: list[float] = []
+        self.epoch_ends: list[int] = []
+        self._pending: list[torch.Tensor] = []  # this epoch's (d, g) pairs, kept on device until epoch end
+
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        self._pending.append(torch.stack([outputs["loss/d"], outputs["loss/g"]]))
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._pending:
+            d_losses, g_losses = torch.stack(self._pending).float().cpu().T.tolist()
+            self.d_losses += d_losses
+            self.g_losses += g_losses
+            self._pending.clear()
+        self.epoch_ends.append(len(self.d_losses))
+        if trainer.is_global_zero:
+            self.plot()
+
+    def state_dict(self) -> dict[str, list]:
+        return {"d_losses": self.d_losses, "g_losses": self.g_losses, "epoch_ends": self.epoch_ends}
+
+    def load_state_dict(self, state_dict: dict[str, list]) -> None:
+        self.d_losses = list(state_dict["d_losses"])
+        self.g_losses = list(state_dict["g_losses"])
+        self.epoch_ends = list(state_dict["epoch_ends"])
+
+    def _smooth(self, values: list[float]) -> list[float]:
+        """Exponential moving average, debiased like TensorBoard's, so early steps are not pulled to zero."""
+        smoothed, average = [], 0.0
+        for step, value in enumerate(values, start=1):
+            average = self.smoothing * average + (1 - self.smoothing) * value
+            smoothed.append(average / (1 - self.smoothing**step))
+        return smoothed
+
+    def plot(self) -> None:
+        if not self.d_losses:
+            return
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        steps = range(1, len(self.d_losses) + 1)
+        for name, losses, color in (("D loss", self.d_losses, "tab:red"), ("G loss", self.g_losses, "tab:blue")):
+            ax.plot(steps, losses, color=color, alpha=0.2, linewidth=0.6)
+            ax.plot(steps, self._smooth(losses), color=color, label=f"{name} (smoothed)")
+        for epoch, end in enumerate(self.epoch_ends):
+            ax.axvline(end, color="gray", linestyle="--", linewidth=0.8)
+            ax.annotate(
+                f"end of epoch {epoch}",
+                (end, 1.0),
+                xycoords=("data", "axes fraction"),
+                ha="right",
+                va="top",
+                fontsize=8,
+                color="gray",
+            )
+        ax.set_xlabel("training step (batch)")
+        ax.set_ylabel("loss")
+        ax.set_title("Discriminator and generator loss")
+        ax.legend(loc="upper left")
+        fig.tight_layout()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(self.path, dpi=120)
+        plt.close(fig)

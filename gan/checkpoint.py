@@ -1,0 +1,42 @@
+"""Reading this project's checkpoints without Lightning's trainer: the generator alone, for sampling."""
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+from gan.errors import UserError
+from gan.module import CHECKPOINT_FORMAT
+
+
+def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a ``.ckpt`` file of this project, or raise a UserError that says what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        # our own checkpoints hold the networks' Hydra configs, which weights_only loading refuses
+        checkpoint = torch.load(path, map_location=device, weights_only=False)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
+        raise UserError(f"corrupt or unreadable checkpoint {path}: {error}") from error
+    if not isinstance(checkpoint, dict) or "gan_format" not in checkpoint:
+        raise UserError(f"{path} is not a checkpoint of this project (no 'gan_format' entry)")
+    if checkpoint["gan_format"] != CHECKPOINT_FORMAT:
+        raise UserError(
+            f"{path} has checkpoint format {checkpoint['gan_format']}, this code reads format {CHECKPOINT_FORMAT}"
+        )
+    return checkpoint
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the generator stored in a ``.ckpt`` file, on ``device``, in eval mode."""
+    checkpoint = read_checkpoint(path, device)
+    generator = instantiate(checkpoint["hyper_parameters"]["generator"])
+    prefix = "generator."
+    weights = {key[len(prefix) :]: value for key, value in checkpoint["state_dict"].items() if key.startswith(prefix)}
+    generator.load_state_dict(weights)
+    return generator.to(device).eval()

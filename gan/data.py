@@ -1,0 +1,161 @@
+"""Fashion-MNIST as a LightningDataModule: found on disk, in Debian's package, or downloaded; held in memory."""
+
+import gzip
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from pytorch_lightning import LightningDataModule
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torchvision.datasets import FashionMNIST
+
+from gan.errors import UserError
+
+IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
+SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+RAW_NAMES = [name for pair in SPLIT_FILES.values() for name in pair]
+
+
+def check_idx_file(path: Path, magic: int, item_size: int) -> int:
+    """Check an IDX file's header and length; return its number of items or raise a UserError naming it."""
+    data_bytes = path.stat().st_size - (16 if magic == IMAGE_MAGIC else 8)
+    with open(path, "rb") as f:
+        header = f.read(16 if magic == IMAGE_MAGIC else 8)
+    if len(header) < 8 or int.from_bytes(header[:4], "big") != magic:
+        raise UserError(f"corrupt Fashion-MNIST file {path}: not an IDX file with magic number {magic}")
+    count = int.from_bytes(header[4:8], "big")
+    if magic == IMAGE_MAGIC and (len(header) < 16 or header[8:16] != (28).to_bytes(4, "big") * 2):
+        raise UserError(f"corrupt Fashion-MNIST file {path}: images are not 28x28")
+    if data_bytes != count * item_size:
+        raise UserError(
+            f"corrupt Fashion-MNIST file {path}: header says {count} items ({count * item_size} bytes),"
+            f" file holds {max(data_bytes, 0)} bytes (truncated or damaged; delete it to fetch it again)"
+        )
+    return count
+
+
+def _decompress(source: Path, target: Path) -> None:
+    """Write ``source`` (gzipped or not) to ``target`` through a temporary file, so no half file is left."""
+    partial = target.with_name(target.name + ".partial")
+    opener = gzip.open if source.suffix == ".gz" else open
+    try:
+        with opener(source, "rb") as src, open(partial, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    except (OSError, EOFError) as error:
+        partial.unlink(missing_ok=True)
+        raise UserError(f"corrupt Fashion-MNIST file {source}: {error}") from error
+    os.replace(partial, target)
+
+
+class TensorBatches(Dataset):
+    """Images and labels in memory, indexed by a whole list of indices at once (one gather per batch)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[indices], self.labels[indices]
+
+
+class FashionMNISTDataModule(LightningDataModule):
+    """Fashion-MNIST 28x28 images in [-1, 1], shuffled batches, the last partial batch dropped."""
+
+    def __init__(
+        self,
+        root: str = "data",
+        system_dir: str = "/usr/share/datasets/fashion-mnist",
+        batch_size: int = 64,
+        download: bool = True,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise UserError(f"data.batch_size must be a positive integer, got {batch_size}")
+        self.root = Path(root).expanduser()
+        self.system_dir = Path(system_dir).expanduser()
+        self.batch_size = batch_size
+        self.download = download
+        self.num_workers = num_workers
+        self.train_set: TensorBatches | None = None
+        self.test_set: TensorBatches | None = None
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.root / "FashionMNIST" / "raw"
+
+    def prepare_data(self) -> None:
+        """Find the four IDX files: in ``root``, else in Debian's package, else by torchvision's download."""
+        if not self._copy_local_files():
+            self._download()
+        for split in SPLIT_FILES:
+            self._check_split(split)
+
+    def _copy_local_files(self) -> bool:
+        """Fill ``raw_dir`` from .gz files beside it or in ``system_dir``; return whether all four are there."""
+        for name in RAW_NAMES:
+            target = self.raw_dir / name
+            if target.exists():
+                continue
+            candidates = [self.raw_dir / f"{name}.gz", self.system_dir / f"{name}.gz", self.system_dir / name]
+            source = next((path for path in candidates if path.is_file()), None)
+            if source is None:
+                return False
+            self.raw_dir.mkdir(parents=True, exist_ok=True)
+            _decompress(source, target)
+        return True
+
+    def _download(self) -> None:
+        missing = ", ".join(name for name in RAW_NAMES if not (self.raw_dir / name).exists())
+        remedy = (
+            f"Fashion-MNIST not found: {missing} missing in {self.raw_dir} and {self.system_dir}"
+            f"{'' if self.download else ' (data.download=false)'}; connect to the internet and keep"
+            " data.download=true, or install Debian's package: apt-get install dataset-fashion-mnist"
+        )
+        if not self.download:
+            raise UserError(remedy)
+        try:
+            for train in (True, False):
+                FashionMNIST(str(self.root), train=train, download=True)
+        except (OSError, RuntimeError) as error:
+            raise UserError(f"{remedy} (download failed: {str(error).splitlines()[0]})") from error
+
+    def _check_split(self, split: str) -> int:
+        images_name, labels_name = SPLIT_FILES[split]
+        num_images = check_idx_file(self.raw_dir / images_name, IMAGE_MAGIC, 28 * 28)
+        num_labels = check_idx_file(self.raw_dir / labels_name, LABEL_MAGIC, 1)
+        if num_images != num_labels:
+            raise UserError(
+                f"corrupt Fashion-MNIST data in {self.raw_dir}: {num_images} {split} images but {num_labels} labels"
+            )
+        return num_images
+
+    def load_split(self, split: str) -> TensorBatches:
+        """The split ("train" or "test") as float images in [-1, 1] of shape (N, 1, 28, 28) and int labels."""
+        self._check_split(split)
+        dataset = FashionMNIST(str(self.root), train=split == "train", download=False)
+        images = dataset.data.unsqueeze(1).float().div_(127.5).sub_(1.0)
+        return TensorBatches(images, dataset.targets)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None:
+            self.train_set = self.load_split("train")
+            self.test_set = self.load_split("test")
+
+    def _loader(self, dataset: TensorBatches, shuffle: bool, drop_last: bool) -> DataLoader:
+        sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+        batches = BatchSampler(sampler, self.batch_size, drop_last=drop_last)
+        # batch_size=None: each "item" the sampler yields is a whole batch of indices
+        return DataLoader(dataset, sampler=batches, batch_size=None, num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True, drop_last=True)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False, drop_last=False)

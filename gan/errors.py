@@ -1,0 +1,5 @@
+"""Errors caused by the user's input or machine, reported as one line without a traceback."""
+
+
+class UserError(Exception):
+    """A problem the user can fix; the entry points print its message and exit with status 1."""

@@ -1,0 +1,1 @@
+"""The lab's networks: ``mlp`` (the teacher's original GAN) and ``conv`` (the extra-credit one)."""
