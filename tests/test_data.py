@@ -1,0 +1,92 @@
+"""The data module on tiny synthetic IDX files: where it finds them, what it yields, how it fails."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan.data import SPLIT_FILES, FashionMNISTDataModule
+from gan.errors import UserError
+from tests.conftest import write_fake_fmnist
+
+
+def make_datamodule(root: Path, system_dir: Path, **kwargs) -> FashionMNISTDataModule:
+    datamodule = FashionMNISTDataModule(root=str(root), system_dir=str(system_dir), download=False, **kwargs)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule
+
+
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzipped"])
+def test_files_in_root(tmp_path: Path, gzipped: bool) -> None:
+    write_fake_fmnist(tmp_path / "FashionMNIST" / "raw", num_train=96, num_test=32, gzipped=gzipped)
+    datamodule = make_datamodule(tmp_path, tmp_path / "nowhere", batch_size=32)
+    assert len(datamodule.train_set) == 96 and len(datamodule.test_set) == 32
+
+
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzipped"])
+def test_files_from_system_dir_are_copied_into_root(tmp_path: Path, gzipped: bool) -> None:
+    write_fake_fmnist(tmp_path / "debian", gzipped=gzipped)
+    datamodule = make_datamodule(tmp_path / "data", tmp_path / "debian", batch_size=32)
+    raw_files = sorted(path.name for path in (tmp_path / "data" / "FashionMNIST" / "raw").iterdir())
+    assert raw_files == sorted(name for pair in SPLIT_FILES.values() for name in pair)
+    assert len(datamodule.train_set) == 96
+
+
+def test_batches_are_normalised_shuffled_and_full(tmp_path: Path) -> None:
+    write_fake_fmnist(tmp_path / "FashionMNIST" / "raw", num_train=100)
+    datamodule = make_datamodule(tmp_path, tmp_path / "nowhere", batch_size=32)
+    batches = list(datamodule.train_dataloader())
+    assert len(batches) == 3  # 100 images: the partial batch of 4 is dropped
+    images, labels = batches[0]
+    assert images.shape == (32, 1, 28, 28) and images.dtype == torch.float32
+    assert images.min() >= -1.0 and images.max() <= 1.0 and images.min() < -0.9 and images.max() > 0.9
+    assert labels.shape == (32,)
+    ordered = torch.arange(32) % 10
+    assert not torch.equal(labels, ordered)  # shuffled: labels were written in order
+    raw_first = datamodule.train_set.images[0]
+    assert torch.equal(raw_first, datamodule.train_set[[0]][0][0])
+
+
+def test_test_split_is_kept_in_order(tmp_path: Path) -> None:
+    write_fake_fmnist(tmp_path / "FashionMNIST" / "raw", num_test=40)
+    datamodule = make_datamodule(tmp_path, tmp_path / "nowhere", batch_size=32)
+    sizes = [len(labels) for _, labels in datamodule.test_dataloader()]
+    assert sizes == [32, 8]
+
+
+def test_truncated_file_names_the_file(tmp_path: Path) -> None:
+    raw = write_fake_fmnist(tmp_path / "FashionMNIST" / "raw")
+    images = raw / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-100])
+    with pytest.raises(UserError, match=r"corrupt Fashion-MNIST file .*train-images-idx3-ubyte.*truncated"):
+        make_datamodule(tmp_path, tmp_path / "nowhere")
+
+
+def test_file_that_is_not_idx_names_the_file(tmp_path: Path) -> None:
+    raw = write_fake_fmnist(tmp_path / "FashionMNIST" / "raw")
+    (raw / "t10k-labels-idx1-ubyte").write_text("<html>not found</html>")
+    with pytest.raises(UserError, match=r"t10k-labels-idx1-ubyte: not an IDX file"):
+        make_datamodule(tmp_path, tmp_path / "nowhere")
+
+
+def test_corrupt_gzip_names_the_file_and_leaves_no_partial_file(tmp_path: Path) -> None:
+    debian = write_fake_fmnist(tmp_path / "debian", gzipped=True)
+    gz = debian / "train-images-idx3-ubyte.gz"
+    gz.write_bytes(gz.read_bytes()[:1000])
+    with pytest.raises(UserError, match=r"corrupt Fashion-MNIST file .*train-images-idx3-ubyte.gz"):
+        make_datamodule(tmp_path / "data", debian)
+    assert not list((tmp_path / "data" / "FashionMNIST" / "raw").glob("train-images*"))
+
+
+def test_missing_data_names_both_remedies(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as error:
+        make_datamodule(tmp_path / "data", tmp_path / "nowhere")
+    message = str(error.value)
+    assert "internet" in message and "apt-get install dataset-fashion-mnist" in message
+    assert str(tmp_path / "data" / "FashionMNIST" / "raw") in message and "\n" not in message
+
+
+def test_non_positive_batch_size_is_refused() -> None:
+    with pytest.raises(UserError, match="data.batch_size must be a positive integer, got 0"):
+        FashionMNISTDataModule(batch_size=0)

@@ -1,0 +1,99 @@
+"""The GAN LightningModule: one training step, which parameters each optimiser changes, checkpoints."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from pytorch_lightning import Trainer
+
+import gan
+from gan.data import FashionMNISTDataModule
+from gan.module import GAN
+
+
+def make_gan(model: str) -> GAN:
+    return GAN(
+        generator={"_target_": f"gan.nets.{model}.Generator", "latent_dim": 100},
+        discriminator={"_target_": f"gan.nets.{model}.Discriminator"},
+    )
+
+
+def snapshot(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def changed(module: torch.nn.Module, before: list[torch.Tensor]) -> bool:
+    return any(not torch.equal(p, b) for p, b in zip(module.parameters(), before, strict=True))
+
+
+class PhaseRecorder(GAN):
+    """Records, around each optimiser step, which network's parameters the step changed."""
+
+    def configure_optimizers(self):
+        optimizers = super().configure_optimizers()
+        self.phases: list[tuple[str, bool, bool]] = []
+        for name, optimizer in zip(("G", "D"), optimizers, strict=True):
+            optimizer.step = self._recording(name, optimizer.step)
+        return optimizers
+
+    def _recording(self, name, step):
+        def recorded_step(*args, **kwargs):
+            g_before, d_before = snapshot(self.generator), snapshot(self.discriminator)
+            result = step(*args, **kwargs)
+            self.phases.append((name, changed(self.generator, g_before), changed(self.discriminator, d_before)))
+            return result
+
+        return recorded_step
+
+
+@pytest.mark.parametrize("model", ["mlp", "conv"])
+def test_one_batch_updates_d_then_g_each_with_its_own_optimiser(model: str, fake_data_root: Path) -> None:
+    module = PhaseRecorder(
+        generator={"_target_": f"gan.nets.{model}.Generator", "latent_dim": 100},
+        discriminator={"_target_": f"gan.nets.{model}.Discriminator"},
+    )
+    g_start, d_start = snapshot(module.generator), snapshot(module.discriminator)
+    datamodule = FashionMNISTDataModule(root=str(fake_data_root), system_dir="/nonexistent", download=False)
+    trainer = Trainer(
+        max_epochs=1, limit_train_batches=1, logger=False, enable_checkpointing=False, enable_progress_bar=False
+    )
+    trainer.fit(module, datamodule=datamodule)
+    # D first, changing only D; then G, changing only G
+    assert module.phases == [("D", False, True), ("G", True, False)]
+    assert changed(module.generator, g_start) and changed(module.discriminator, d_start)
+    assert trainer.global_step == 2  # Lightning counts both optimiser steps
+    assert trainer.fit_loop.epoch_loop._batches_that_stepped == 1  # logging counts batches
+    for name in ("loss/d", "loss/g", "D(x)", "D(G(z))"):
+        assert torch.isfinite(trainer.callback_metrics[f"{name}_epoch"])
+
+
+def test_fixed_noise_is_seeded_and_a_buffer() -> None:
+    first, second = make_gan("mlp"), make_gan("mlp")
+    assert torch.equal(first.fixed_noise, second.fixed_noise)
+    assert "fixed_noise" in first.state_dict()
+    other_seed = GAN(first.hparams.generator, first.hparams.discriminator, noise_seed=1)
+    assert not torch.equal(first.fixed_noise, other_seed.fixed_noise)
+
+
+def test_sample_fixed_uses_eval_mode_and_restores_training_mode() -> None:
+    module = make_gan("conv")
+    module.train()
+    images = module.sample_fixed()
+    assert images.shape == (64, 1, 28, 28)
+    assert module.generator.training
+    module.generator.eval()
+    assert torch.allclose(images, module.generator(module.fixed_noise))
+
+
+@pytest.mark.parametrize("model", ["mlp", "conv"])
+def test_load_generator_rebuilds_from_the_checkpoint_alone(model: str, tmp_path: Path) -> None:
+    module = make_gan(model)
+    trainer = Trainer(logger=False, enable_checkpointing=False, max_epochs=1)
+    trainer.strategy.connect(module)
+    path = tmp_path / "model.ckpt"
+    trainer.save_checkpoint(path)
+    generator = gan.load_generator(path)
+    assert type(generator) is type(module.generator) and not generator.training
+    module.generator.eval()
+    z = torch.randn(4, 100)
+    assert torch.equal(generator(z), module.generator(z))

@@ -1,0 +1,102 @@
+"""``train.py`` end to end, as a user runs it, on tiny synthetic data (subprocesses)."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import gan
+from tests.conftest import run_script, tiny_train_args
+
+SCALARS = ["loss/d_step", "loss/g_step", "loss/d_epoch", "loss/g_epoch", "D(x)_step", "D(G(z))_step"]
+
+
+def read_events(run_dir: Path) -> EventAccumulator:
+    (event_file,) = (run_dir / "tensorboard").glob("events.out.tfevents.*")
+    events = EventAccumulator(str(event_file), size_guidance={"images": 0, "scalars": 0, "tensors": 0})
+    events.Reload()
+    return events
+
+
+@pytest.mark.parametrize("model", ["mlp", "conv"])
+def test_run_folder_holds_every_output(model: str, fake_data_root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = run_script(*tiny_train_args(fake_data_root, run_dir), f"model={model}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Generator(" in result.stdout and "Discriminator(" in result.stdout  # printed at start
+
+    checkpoints = sorted(path.name for path in (run_dir / "checkpoints").iterdir())
+    assert checkpoints == ["epoch_000.ckpt", "epoch_001.ckpt", "last.ckpt"]
+    samples = sorted(path.name for path in (run_dir / "samples").iterdir())
+    assert samples == ["epoch_000.png", "epoch_001.png"]
+    assert Image.open(run_dir / "samples" / "epoch_001.png").size == (8 * 30 + 2, 8 * 30 + 2)
+    assert Image.open(run_dir / "loss_curve.png").size[0] > 400
+    models_text = (run_dir / "models.txt").read_text()
+    assert models_text.startswith("Generator(") and "\nDiscriminator(" in models_text
+
+    events = read_events(run_dir)
+    tags = events.Tags()
+    for tag in SCALARS:
+        assert tag in tags["scalars"], tag
+    assert len(events.Scalars("loss/d_step")) == 6  # 3 batches x 2 epochs, one point per batch
+    assert [event.step for event in events.Images("samples/fixed_noise")] == [0, 1]
+    assert "models/text_summary" in tags["tensors"]
+    assert "_hparams_/session_start_info" in events.summary_metadata
+
+    generator = gan.load_generator(run_dir / "checkpoints" / "last.ckpt")
+    assert type(generator).__module__ == f"gan.nets.{model}"
+    assert generator(torch.randn(2, 100)).shape == (2, 1, 28, 28)
+
+
+def test_multirun_sweep_gives_each_run_its_own_folder(fake_data_root: Path, tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    script, *overrides = [arg for arg in tiny_train_args(fake_data_root, tmp_path) if "hydra.run.dir" not in arg]
+    result = run_script(
+        script, "-m", *overrides, "trainer.max_epochs=1", "model=mlp,conv", "seed=0,1", f"hydra.sweep.dir={sweep_dir}"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dirs = sorted(path for path in sweep_dir.iterdir() if path.is_dir())
+    assert [path.name for path in run_dirs] == ["0", "1", "2", "3"]
+    models = set()
+    for run_dir in run_dirs:
+        assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+        assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+        models.add(type(gan.load_generator(run_dir / "checkpoints" / "last.ckpt")).__module__)
+    assert models == {"gan.nets.mlp", "gan.nets.conv"}
+
+
+def test_same_seed_same_fixed_noise_different_seed_different(fake_data_root: Path, tmp_path: Path) -> None:
+    noises = []
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        run_dir = tmp_path / name
+        args = tiny_train_args(fake_data_root, run_dir)
+        result = run_script(*args, "trainer.max_epochs=1", f"seed={seed}")
+        assert result.returncode == 0, result.stderr[-3000:]
+        checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+        noises.append(checkpoint["state_dict"]["fixed_noise"])
+    assert torch.equal(noises[0], noises[1]) and not torch.equal(noises[0], noises[2])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("hardware=gpu", "hardware=gpu needs an NVIDIA GPU"),
+        ("trainer.max_epochs=0", "trainer.max_epochs must be a positive integer, got 0"),
+        ("data.batch_size=-1", "data.batch_size must be a positive integer, got -1"),
+    ],
+)
+def test_bad_settings_give_one_line(override: str, message: str, fake_data_root: Path, tmp_path: Path) -> None:
+    if override == "hardware=gpu" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = run_script(*tiny_train_args(fake_data_root, tmp_path / "run"), override)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"error: {result.stderr.strip()[7:]}"]
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_model_names_the_choices(fake_data_root: Path, tmp_path: Path) -> None:
+    result = run_script(*tiny_train_args(fake_data_root, tmp_path / "run"), "model=resnet")
+    assert result.returncode != 0
+    assert "resnet" in result.stderr and "mlp" in result.stderr and "conv" in result.stderr
