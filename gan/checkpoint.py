@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from torch import nn
 
@@ -34,9 +35,18 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the generator stored in a ``.ckpt`` file, on ``device``, in eval mode."""
-    checkpoint = read_checkpoint(path, device)
-    generator = instantiate(checkpoint["hyper_parameters"]["generator"])
+    return generator_from_checkpoint(read_checkpoint(path, device), device)
+
+
+def generator_from_checkpoint(checkpoint: dict[str, Any], device: str | torch.device = "cpu") -> nn.Module:
+    """The generator of a checkpoint read by :func:`read_checkpoint`, on ``device``, in eval mode."""
     prefix = "generator."
-    weights = {key[len(prefix) :]: value for key, value in checkpoint["state_dict"].items() if key.startswith(prefix)}
-    generator.load_state_dict(weights)
+    try:
+        generator = instantiate(checkpoint["hyper_parameters"]["generator"])
+        weights = {
+            key[len(prefix) :]: value for key, value in checkpoint["state_dict"].items() if key.startswith(prefix)
+        }
+        generator.load_state_dict(weights)
+    except (KeyError, RuntimeError, InstantiationException) as error:
+        raise UserError(f"checkpoint holds no generator this code can rebuild: {str(error).splitlines()[0]}") from error
     return generator.to(device).eval()

@@ -1,0 +1,23 @@
+"""The latent-number study of the lab: ``python analyze.py ckpt=PATH latent.values=[1,10,100]``."""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from gan.analysis import analyze
+from gan.errors import UserError
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="analyze")
+def main(cfg: DictConfig) -> None:
+    try:
+        out_dir = analyze(cfg)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    print(f"wrote the study to {out_dir} (report.md, report.html, metrics.json, figures)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,313 @@
+"""The latent-number study of ``analyze.py``: from a checkpoint to figures, ``metrics.json`` and the report."""
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, ListConfig
+from torch.nn.modules.batchnorm import _BatchNorm
+from torchmetrics.functional import pearson_corrcoef, spearman_corrcoef
+
+from gan.callbacks import LossCurve
+from gan.checkpoint import generator_from_checkpoint, read_checkpoint
+from gan.errors import UserError
+from gan.figures import image_grid
+from gan.latent import (
+    custom_noise,
+    diversity,
+    first_layer_weight,
+    generate,
+    image_change,
+    load_noise,
+    random_directions,
+    sefa_directions,
+    sensitivity,
+    set_direction,
+    set_number,
+)
+from gan.report import write_report
+
+
+@dataclass
+class Study:
+    """What the study measured (``metrics``, written to ``metrics.json``) and the images it drew."""
+
+    metrics: dict[str, Any] = field(default_factory=dict)
+    images: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+
+
+def resolve_checkpoint(ckpt: str) -> tuple[Path, Path]:
+    """The ``.ckpt`` file and its run folder, given either a ``.ckpt`` file or a run folder."""
+    path = Path(str(ckpt)).expanduser()
+    if path.is_dir():
+        return path / "checkpoints" / "last.ckpt", path
+    return path, path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
+def _numbers(name: str, values: Any, integers: bool = False) -> list:
+    """``values`` as a non-empty list of finite numbers (integers if asked), or a UserError naming ``name``."""
+    kind = "integers" if integers else "numbers"
+    if not isinstance(values, list | tuple | ListConfig) or len(values) == 0:
+        raise UserError(f"{name} must be a non-empty list of {kind}, e.g. {name}=[1,10,100]; got {values!r}")
+    allowed = (int,) if integers else (int, float)
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, allowed) or not math.isfinite(value):
+            raise UserError(f"{name} must be a non-empty list of {kind}; {value!r} is not one")
+    return list(values)
+
+
+def check_latent_config(latent: DictConfig, latent_dim: int) -> dict[str, Any]:
+    """The study's settings, checked against the model's latent size."""
+    dims = _numbers("latent.dims", latent.dims, integers=True)
+    for dim in dims:
+        if not 0 <= dim < latent_dim:
+            raise UserError(f"latent.dims: {dim} is outside [0, {latent_dim}) (this model has {latent_dim} numbers)")
+    for name in ("num_images", "random_directions", "sefa_directions"):
+        count = latent[name]
+        if isinstance(count, bool) or not isinstance(count, int) or count < (2 if name == "num_images" else 1):
+            raise UserError(f"latent.{name} must be an integer of at least {2 if name == 'num_images' else 1}")
+    return {
+        "dims": dims,
+        "values": _numbers("latent.values", latent["values"]),
+        "traversal": sorted(_numbers("latent.traversal", latent.traversal)),
+        "sefa_directions": min(latent.sefa_directions, latent_dim),
+    }
+
+
+def measure(
+    generator: torch.nn.Module,
+    noise: torch.Tensor,
+    dims: list[int],
+    values: list[float],
+    traversal: list[float],
+    num_random: int,
+    num_sefa: int,
+    seed: int,
+) -> Study:
+    """Run the whole study on ``generator`` (in eval mode) for the custom ``noise``."""
+    study = Study()
+    base_images = generate(generator, noise)
+    base_diversity = diversity(base_images)
+    weight = first_layer_weight(generator)
+    weight_norms = weight.norm(dim=0)
+    typical_wz = float((noise @ weight.T).norm(dim=1).mean())
+    latent_dim = noise.shape[1]
+    study.images["base"] = [base_images]
+    study.metrics.update(base_diversity=base_diversity, typical_wz_norm=typical_wz)
+
+    rows = []
+    for value in values:
+        study.images[f"value_{value:g}"] = []
+        for dim in dims:
+            images = generate(generator, set_number(noise, dim, value))
+            study.images[f"value_{value:g}"].append(images)
+            change = float(image_change(images, base_images).mean())
+            rows.append(
+                {
+                    "value": value,
+                    "dim": dim,
+                    "change": change,
+                    "change_vs_base_diversity": change / base_diversity,
+                    "diversity": diversity(images),
+                    "diversity_ratio": diversity(images) / base_diversity,
+                    "weight_ratio": abs(value) * float(weight_norms[dim]) / typical_wz,
+                }
+            )
+    study.metrics["study"] = rows
+
+    directions = random_directions(num_random, latent_dim, seed + 1)
+    number_sensitivity = sensitivity(generator, noise, torch.eye(latent_dim))
+    random_sensitivity = sensitivity(generator, noise, directions)
+    study.metrics["all_numbers"] = {
+        "sensitivity": number_sensitivity.tolist(),
+        "weight_norm": weight_norms.tolist(),
+        "spearman_sensitivity_vs_weight_norm": float(spearman_corrcoef(number_sensitivity, weight_norms)),
+        "random_sensitivity": random_sensitivity.tolist(),
+    }
+    study.metrics["random_directions"] = _random_direction_study(generator, noise, base_images, directions, values)
+    study.metrics["numbers"] = _traversal(study, generator, noise, base_images, dims, traversal)
+    ranks = torch.argsort(weight_norms, descending=True).tolist()
+    for dim in dims:
+        study.metrics["numbers"][str(dim)].update(
+            weight_norm=float(weight_norms[dim]),
+            weight_norm_rank=ranks.index(dim) + 1,
+            sensitivity=float(number_sensitivity[dim]),
+            sensitivity_rank=torch.argsort(number_sensitivity, descending=True).tolist().index(dim) + 1,
+        )
+    study.metrics["sefa"] = _sefa(study, generator, noise, weight, traversal, num_sefa, number_sensitivity, dims)
+    return study
+
+
+def _random_direction_study(
+    generator: torch.nn.Module, noise: torch.Tensor, base_images: torch.Tensor, directions: torch.Tensor, values: list
+) -> list[dict[str, float]]:
+    """The null baseline: the same change of value along random unit directions instead of single numbers."""
+    base_diversity = diversity(base_images)
+    results = []
+    for value in values:
+        moved = torch.cat([set_direction(noise, direction, value) for direction in directions])
+        images = generate(generator, moved).view(len(directions), len(noise), 1, 28, 28)
+        changes = torch.stack([image_change(row, base_images).mean() for row in images])
+        ratios = torch.tensor([diversity(row) / base_diversity for row in images])
+        results.append(
+            {
+                "value": value,
+                "change_mean": float(changes.mean()),
+                "change_p5": float(changes.quantile(0.05)),
+                "change_p95": float(changes.quantile(0.95)),
+                "diversity_ratio_mean": float(ratios.mean()),
+                "diversity_ratio_p5": float(ratios.quantile(0.05)),
+                "diversity_ratio_p95": float(ratios.quantile(0.95)),
+            }
+        )
+    return results
+
+
+def _traversal(
+    study: Study,
+    generator: torch.nn.Module,
+    noise: torch.Tensor,
+    base_images: torch.Tensor,
+    dims: list,
+    traversal: list,
+) -> dict[str, dict]:
+    """Each chosen number swept over ``traversal``; the figure shows the first noise vector, the numbers use all."""
+    base_diversity = diversity(base_images)
+    numbers, study.images["traversal"] = {}, []
+    for dim in dims:
+        sweep = generate(generator, torch.cat([set_number(noise, dim, value) for value in traversal]))
+        sweep = sweep.view(len(traversal), len(noise), 1, 28, 28)
+        study.images["traversal"].append(sweep[:, 0])
+        relative = [float(image_change(images, base_images).mean()) / base_diversity for images in sweep]
+        numbers[str(dim)] = {"traversal_values": traversal, "traversal_change_vs_base_diversity": relative}
+    return numbers
+
+
+def _sefa(
+    study: Study,
+    generator: torch.nn.Module,
+    noise: torch.Tensor,
+    weight: torch.Tensor,
+    traversal: list,
+    count: int,
+    number_sensitivity: torch.Tensor,
+    dims: list,
+) -> dict[str, Any]:
+    """SeFa's principal directions of the first layer, their traversal, and how much they explain."""
+    directions, singular_values = sefa_directions(weight)
+    top = directions[:count]
+    study.images["sefa"] = [
+        generate(generator, torch.cat([set_direction(noise[:1], direction, value) for value in traversal]))
+        for direction in top
+    ]
+    column_energy = weight.pow(2).sum(0)
+    top_energy = (singular_values[:count, None] * top).pow(2).sum(0)  # part of each column in the top directions
+    share = top_energy / column_energy
+    return {
+        "count": count,
+        "singular_values": singular_values.tolist(),
+        "energy_share": float(singular_values[:count].pow(2).sum() / singular_values.pow(2).sum()),
+        "column_share_mean": float(share.mean()),
+        "column_share": {str(dim): float(share[dim]) for dim in dims},
+        "column_energy_r2": float(pearson_corrcoef(column_energy, top_energy) ** 2),
+        "sensitivity": sensitivity(generator, noise, top).tolist(),
+        "max_number_sensitivity": float(number_sensitivity.max()),
+    }
+
+
+def write_figures(study: Study, settings: dict[str, Any], out_dir: Path) -> list[str]:
+    """The PNG figures of the study; returns their file names."""
+    dims, values, traversal = settings["dims"], settings["values"], settings["traversal"]
+    columns = [f"image {index}" for index in range(len(study.images["base"][0]))]
+    written = ["base.png"]
+    image_grid(study.images["base"], ["custom noise"], columns, "The custom noise", out_dir / "base.png")
+    all_rows, all_labels = list(study.images["base"]), ["custom noise"]
+    for value in values:
+        labels = [f"z[{dim}] = {value:g}" for dim in dims]
+        name = f"value_{value:g}.png"
+        image_grid(study.images[f"value_{value:g}"], labels, columns, f"One number set to {value:g}", out_dir / name)
+        written.append(name)
+        all_rows += study.images[f"value_{value:g}"]
+        all_labels += labels
+    image_grid(all_rows, all_labels, columns, "The custom noise and every change", out_dir / "latent_grid.png")
+    steps = [f"{value:g}" for value in traversal]
+    image_grid(
+        study.images["traversal"], [f"z[{dim}]" for dim in dims], steps, "Each number set to the value above (image 0)",
+        out_dir / "traversal.png",
+    )  # fmt: skip
+    image_grid(
+        study.images["sefa"], [f"SeFa direction {index}" for index in range(len(study.images["sefa"]))], steps,
+        "The component along each SeFa direction set to the value above (image 0)", out_dir / "sefa.png",
+    )  # fmt: skip
+    return [*written, "latent_grid.png", "traversal.png", "sefa.png"]
+
+
+def write_run_artefacts(checkpoint: dict[str, Any], out_dir: Path) -> tuple[str, bool]:
+    """``models.txt`` (print(G), print(D)) and, from the checkpoint's history, ``loss_curve.png``."""
+    hparams = checkpoint["hyper_parameters"]
+    models_text = f"{instantiate(hparams['generator'])}\n{instantiate(hparams['discriminator'])}\n"
+    (out_dir / "models.txt").write_text(models_text)
+    history = next(
+        (state for key, state in checkpoint.get("callbacks", {}).items() if key.startswith("LossCurve")), None
+    )
+    if history is None or not history["d_losses"]:
+        return models_text, False
+    curve = LossCurve(str(out_dir))
+    curve.load_state_dict(history)
+    curve.plot()
+    return models_text, True
+
+
+def analyze(cfg: DictConfig) -> Path:
+    """Run the study that ``cfg`` (``conf/analyze.yaml``) describes; return the output folder."""
+    started = time.perf_counter()
+    if cfg.report.lang not in ("en", "zh"):
+        raise UserError(f"report.lang must be en or zh, got {cfg.report.lang!r}")
+    if cfg.ckpt is None:
+        raise UserError("give the checkpoint: ckpt=PATH (a .ckpt file or a run folder)")
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    ckpt_file, run_dir = resolve_checkpoint(cfg.ckpt)
+    checkpoint = read_checkpoint(ckpt_file, "cpu")
+    generator = generator_from_checkpoint(checkpoint, device)
+    latent_dim = first_layer_weight(generator).shape[1]
+    settings = check_latent_config(cfg.latent, latent_dim)
+    if cfg.latent.noise_file:
+        noise = load_noise(cfg.latent.noise_file, cfg.latent.num_images, latent_dim)
+    else:
+        noise = custom_noise(cfg.latent.num_images, latent_dim, cfg.latent.seed)
+    out_dir = Path(cfg.out_dir).expanduser() if cfg.out_dir else run_dir / "analysis"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / ".write_test").touch()
+        (out_dir / ".write_test").unlink()
+    except OSError as error:
+        raise UserError(f"cannot write to out_dir {out_dir}: {error.strerror}") from error
+
+    torch.manual_seed(cfg.latent.seed)
+    study = measure(
+        generator, noise, settings["dims"], settings["values"], settings["traversal"],
+        cfg.latent.random_directions, settings["sefa_directions"], cfg.latent.seed,
+    )  # fmt: skip
+    figures = write_figures(study, settings, out_dir)
+    models_text, has_loss_curve = write_run_artefacts(checkpoint, out_dir)
+    study.metrics.update(
+        checkpoint=str(ckpt_file),
+        model=checkpoint["hyper_parameters"]["generator"]["_target_"],
+        epochs_trained=checkpoint.get("epoch", -1) + 1,
+        latent_dim=latent_dim,
+        has_batchnorm=any(isinstance(module, _BatchNorm) for module in generator.modules()),
+        noise=str(cfg.latent.noise_file) if cfg.latent.noise_file else f"seed {cfg.latent.seed}",
+        num_images=len(noise),
+        dims=settings["dims"],
+        values=settings["values"],
+        device=device,
+        seconds=round(time.perf_counter() - started, 2),
+    )
+    (out_dir / "metrics.json").write_text(json.dumps(study.metrics, indent=2))
+    write_report(study.metrics, models_text, figures, has_loss_curve, cfg.report.lang, out_dir)
+    return out_dir

@@ -1,0 +1,97 @@
+"""Measurements of the latent-number study: what setting one latent number does to the generated images.
+
+Pixel distances are mean absolute differences on the [0, 1] grey scale (0.01 is about 2.5 of 255 levels).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from gan.errors import UserError
+
+
+def custom_noise(num_images: int, latent_dim: int, seed: int) -> torch.Tensor:
+    """The lab's "custom random numbers": ``num_images`` standard normal vectors, from ``seed``."""
+    return torch.randn(num_images, latent_dim, generator=torch.Generator().manual_seed(seed))
+
+
+def load_noise(path: str | Path, num_images: int, latent_dim: int) -> torch.Tensor:
+    """A user's own noise from a ``.pt`` or ``.npy`` file of shape ``num_images x latent_dim``."""
+    path = Path(path)
+    if path.suffix not in (".pt", ".npy"):
+        raise UserError(f"latent.noise_file must be a .pt or .npy file, got {path}")
+    try:
+        loaded = torch.load(path, weights_only=True) if path.suffix == ".pt" else np.load(path, allow_pickle=False)
+        noise = torch.as_tensor(loaded, dtype=torch.float32)
+    except (OSError, ValueError, RuntimeError, TypeError) as error:
+        raise UserError(f"cannot read latent.noise_file {path}: {str(error).splitlines()[0]}") from error
+    if tuple(noise.shape) != (num_images, latent_dim):
+        raise UserError(
+            f"latent.noise_file {path} has shape {tuple(noise.shape)}, expected ({num_images}, {latent_dim})"
+            " (latent.num_images x the model's latent size)"
+        )
+    if not torch.isfinite(noise).all():
+        raise UserError(f"latent.noise_file {path} holds NaN or infinite numbers")
+    return noise
+
+
+def set_number(noise: torch.Tensor, dim: int, value: float) -> torch.Tensor:
+    """A copy of ``noise`` with latent number ``dim`` of every vector set to ``value``."""
+    changed = noise.clone()
+    changed[:, dim] = value
+    return changed
+
+
+def set_direction(noise: torch.Tensor, direction: torch.Tensor, value: float) -> torch.Tensor:
+    """A copy of ``noise`` whose component along the unit vector ``direction`` is set to ``value``."""
+    return noise + (value - noise @ direction)[:, None] * direction
+
+
+@torch.no_grad()
+def generate(generator: nn.Module, noise: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    """Images of ``noise`` on the CPU, in float32, generated in chunks on the generator's device."""
+    device = next(generator.parameters()).device
+    return torch.cat([generator(part.to(device)).float().cpu() for part in noise.split(chunk)])
+
+
+def image_change(images: torch.Tensor, base_images: torch.Tensor) -> torch.Tensor:
+    """Per image, the mean absolute pixel difference from its base image (pixels on [0, 1])."""
+    return (images - base_images).abs().flatten(1).mean(1) / 2
+
+
+def diversity(images: torch.Tensor) -> float:
+    """The mean pairwise pixel distance among ``images`` (mean absolute difference, pixels on [0, 1])."""
+    flat = images.flatten(1)
+    distances = torch.cdist(flat, flat, p=1) / flat.shape[1] / 2
+    count = len(flat)
+    return float(distances.sum() / (count * (count - 1)))
+
+
+def first_layer_weight(generator: nn.Module) -> torch.Tensor:
+    """The weight ``W`` (outputs x latent) of the first linear layer, which the latent vector enters."""
+    layer = next((module for module in generator.modules() if isinstance(module, nn.Linear)), None)
+    if layer is None:
+        raise UserError(f"{type(generator).__name__} has no linear first layer to explain the latent numbers with")
+    return layer.weight.detach().float().cpu()
+
+
+def sensitivity(generator: nn.Module, noise: torch.Tensor, directions: torch.Tensor, step: float = 1.0) -> torch.Tensor:
+    """For each row of ``directions``, the mean image change when every noise vector moves ``step`` along it."""
+    base_images = generate(generator, noise)
+    moved = (noise[None] + step * directions[:, None]).flatten(0, 1)
+    changes = image_change(generate(generator, moved), base_images.repeat(len(directions), 1, 1, 1))
+    return changes.view(len(directions), len(noise)).mean(1)
+
+
+def random_directions(count: int, latent_dim: int, seed: int) -> torch.Tensor:
+    """``count`` random unit vectors, uniform on the sphere: the null baseline for single numbers."""
+    directions = torch.randn(count, latent_dim, generator=torch.Generator().manual_seed(seed))
+    return directions / directions.norm(dim=1, keepdim=True)
+
+
+def sefa_directions(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """SeFa: the latent directions that the first layer stretches most (right singular vectors), and the stretches."""
+    _, singular_values, right_vectors = torch.linalg.svd(weight, full_matrices=False)
+    return right_vectors, singular_values

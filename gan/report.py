@@ -1,0 +1,397 @@
+"""The lab report of ``analyze.py``: every sentence is filled in from the study's measurements."""
+
+from pathlib import Path
+from typing import Any
+
+import markdown
+
+# "Change" is measured against the typical difference between two images of the base row (its diversity).
+VISIBLE = 0.10  # a change of at least 10% of that difference is visible
+LARGE = 0.50  # at least half of it: the image turns into another garment
+COLLAPSED = 0.25  # a row keeping under 25% of the base row's diversity has collapsed to nearly one image
+
+TEXT = {
+    "en": {
+        "title": "# Latent numbers of the Fashion-MNIST GAN: what each one does",
+        "setup": (
+            "Checkpoint `{checkpoint}` ({model}, trained {epochs} epochs, {latent_dim} latent numbers). Custom noise:"
+            " {num_images} vectors ({noise}). Studied numbers {dims}, each set to {values}. {eval_mode}"
+            " Pixel distances are mean absolute differences on the [0, 1] grey scale. A change counts as *visible*"
+            " from {visible:.0%} of the base row's diversity (the typical difference between two of its images,"
+            " {base_diversity:.3f}), *large* from {large:.0%}; a row whose diversity falls under {collapsed:.0%} of"
+            " the base row's has *collapsed* to nearly one image. The study took {seconds:.1f} s on {device}."
+        ),
+        "eval_bn": (
+            "The generator runs in eval mode: its BatchNorm layers use their running statistics from training, so"
+            " each image depends on its own noise vector only."
+        ),
+        "eval_no_bn": "The generator runs in eval mode (it has no BatchNorm layers: train mode gives the same images).",
+        "h_models": "## Model structure",
+        "h_loss": "## Training loss",
+        "no_loss": "The checkpoint holds no loss history, so there is no loss curve.",
+        "h_base": "## The custom noise: 8 images",
+        "h_grid": "## Changing one number: the 15x8 images",
+        "grid_intro": (
+            "Each figure sets one number of every noise vector to one value (row: which number, column: which noise"
+            " vector); `latent_grid.png` shows all rows under the base row."
+        ),
+        "h_table": "## Measurements",
+        "table_head": (
+            "| value | number | change | change / base diversity | row diversity / base | "
+            "\\|v\\|·‖W[:, i]‖ / typical ‖Wz‖ |\n|---|---|---|---|---|---|"
+        ),
+        "h_values": "## What each value does",
+        "value": (
+            "**Value {value:g}.** Setting one number to {value:g} changes the images by {change_mean:.3f} on average"
+            " (from {change_min:.3f} for z[{dim_min}] to {change_max:.3f} for z[{dim_max}]), {rel_mean:.0%} of the"
+            " base row's diversity: {effect}. The number's weighted size \\|v\\|·‖W[:, i]‖ is {wr_min:.2f} to"
+            " {wr_max:.2f} times a typical ‖W z‖ ({typical:.2f}), so {weight}. The rows keep {div_min:.0%} to"
+            " {div_max:.0%} of the base row's diversity: {rows}. Along random unit directions the same value changes"
+            " the images by {rand_mean:.3f} (5th to 95th percentile {rand_p5:.3f} to {rand_p95:.3f}); {versus}."
+        ),
+        "effect_none": "hardly visible",
+        "effect_visible": "clearly visible, and different from number to number",
+        "effect_large": "large: the garments themselves change",
+        "effect_mixed": "visible for some numbers ({visible}) and not for others",
+        "weight_small": "the one number is small beside the other {others} together",
+        "weight_comparable": "the one number is comparable to the other {others} together",
+        "weight_dominant": "the one number outweighs the other {others} together",
+        "rows_kept": "the 8 images stay as different from each other as before",
+        "rows_less": "the 8 images become more alike",
+        "rows_collapsed": "each row collapses to nearly the same image, whatever the other numbers are",
+        "versus_inside": "the chosen numbers behave like any random direction",
+        "versus_above": "the chosen numbers change the images more than most random directions",
+        "versus_below": "the chosen numbers change the images less than most random directions",
+        "versus_mixed": "some chosen numbers change the images more than most random directions, some less",
+        "h_numbers": "## What each number does",
+        "number": (
+            "**z[{dim}].** Its weight column ‖W[:, {dim}]‖ = {norm:.3f} is the {norm_rank} largest of {latent_dim};"
+            " a step of +1 changes the images by {sensitivity:.4f}, the {sens_rank} largest sensitivity of"
+            " {latent_dim}. In the traversal the change becomes visible {onset}. At the studied values it reaches"
+            " {at_values} of the base diversity; {collapse}."
+        ),
+        "onset_at": "once \\|z[{dim}]\\| reaches {value:g}",
+        "onset_never": "nowhere within ±{value:g}",
+        "collapse_at": "the row collapses at {values}",
+        "collapse_never": "the row never collapses at the studied values",
+        "numbers_table_head": (
+            "| number | ‖W[:, i]‖ (rank) | sensitivity to +1 (rank) | visible from |\n|---|---|---|---|"
+        ),
+        "h_all": "## All {latent_dim} numbers, and the null baseline",
+        "all": (
+            "Over all {latent_dim} numbers the sensitivity (image change for a step of +1) ranges from {s_min:.4f}"
+            " to {s_max:.4f} (mean {s_mean:.4f}). Its rank correlation with the weight-column size ‖W[:, i]‖ is"
+            " ρ = {rho:.2f}: {rho_text}. Along {num_random} random unit directions the same step gives"
+            " {r_min:.4f} to {r_max:.4f} (mean {r_mean:.4f}), and {inside:.0%} of the numbers fall inside the random"
+            " directions' 5th-95th percentile range. {special}"
+        ),
+        "rho_strong": "the first layer's weights largely explain why some numbers matter more than others",
+        "rho_moderate": "the first layer's weights explain part of why numbers differ; the later layers do the rest",
+        "rho_weak": "the first layer's weights say little about which numbers matter; the later layers decide",
+        "special_no": (
+            "So a single latent number is just one direction among many: the Gaussian latent is rotation invariant,"
+            " nothing marks the coordinate axes out, and the numbers differ only as much as random directions do."
+        ),
+        "special_yes": (
+            "So the coordinate axes are not like random directions: the generator has learnt to treat single"
+            " numbers differently from mixtures of them."
+        ),
+        "h_sefa": "## Principal directions of the first layer (SeFa)",
+        "sefa": (
+            "The top {count} singular directions of the first layer's weight carry {energy:.0%} of its energy (an"
+            " even spread would give {even:.0%}). A step of +1 along the first of them changes the images by"
+            " {sefa_top:.4f}, {times:.1f} times the most sensitive single number ({number_top:.4f}). On average"
+            " {share:.0%} of a number's weight column lies in these {count} directions ({chosen}), and they explain"
+            " R² = {r2:.2f} of the differences in column size between the numbers."
+        ),
+        "h_summary": "## Summary",
+        "summary_value": "- **{value:g}**: {effect}; {rows}.",
+        "figure_traversal": "Each chosen number swept over {values} (image 0):",
+        "figure_sefa": "The top {count} SeFa directions swept the same way:",
+    },
+    "zh": {
+        "title": "# Fashion-MNIST GAN 的隐变量:每个随机数的作用",
+        "setup": (
+            "检查点 `{checkpoint}`({model},训练 {epochs} 轮,{latent_dim} 个随机数)。自定义噪声:{num_images} 个向量"
+            "({noise})。研究的随机数为 {dims},每个分别设为 {values}。{eval_mode}像素距离为 [0, 1] 灰度上的平均绝对差。"
+            "变化达到基准行多样性(其中两张图的典型差异,{base_diversity:.3f})的 {visible:.0%} 记为*可见*,"
+            "达到 {large:.0%} 记为*很大*;多样性低于基准行 {collapsed:.0%} 的行记为*坍缩*为几乎同一张图。"
+            "本次分析在 {device} 上用时 {seconds:.1f} 秒。"
+        ),
+        "eval_bn": "生成器运行在 eval 模式:BatchNorm 层使用训练时的滑动统计量,因此每张图只取决于它自己的噪声向量。",
+        "eval_no_bn": "生成器运行在 eval 模式(它没有 BatchNorm 层,train 模式生成的图相同)。",
+        "h_models": "## 模型结构",
+        "h_loss": "## 训练损失",
+        "no_loss": "检查点中没有损失记录,因此没有损失曲线。",
+        "h_base": "## 自定义噪声生成的 8 张图",
+        "h_grid": "## 调整单个随机数:15x8 张图",
+        "grid_intro": "每幅图把每个噪声向量的一个随机数设为同一个值(行:哪个随机数,列:哪个噪声向量);"
+        "`latent_grid.png` 在基准行下方给出全部各行。",
+        "h_table": "## 测量结果",
+        "table_head": (
+            "| 取值 | 随机数 | 变化 | 变化 / 基准多样性 | 行多样性 / 基准 | \\|v\\|·‖W[:, i]‖ / 典型 ‖Wz‖ |\n"
+            "|---|---|---|---|---|---|"
+        ),
+        "h_values": "## 各取值的效果",
+        "value": (
+            "**取值 {value:g}。** 把一个随机数设为 {value:g},图像平均变化 {change_mean:.3f}(从 z[{dim_min}] 的"
+            " {change_min:.3f} 到 z[{dim_max}] 的 {change_max:.3f}),为基准行多样性的 {rel_mean:.0%}:{effect}。"
+            "该随机数加权后的大小 \\|v\\|·‖W[:, i]‖ 是典型 ‖W z‖({typical:.2f})的 {wr_min:.2f} 到 {wr_max:.2f} 倍,"
+            "因此{weight}。各行保留了基准行多样性的 {div_min:.0%} 到 {div_max:.0%}:{rows}。沿随机单位方向做同样的"
+            "调整,图像变化 {rand_mean:.3f}(5% 到 95% 分位 {rand_p5:.3f} 到 {rand_p95:.3f});{versus}。"
+        ),
+        "effect_none": "肉眼几乎看不出变化",
+        "effect_visible": "变化明显,且不同位置的变化不同",
+        "effect_large": "变化很大:衣物本身变了",
+        "effect_mixed": "部分随机数({visible})的变化可见,其余不可见",
+        "weight_small": "这一个随机数相对其余 {others} 个随机数的总和很小",
+        "weight_comparable": "这一个随机数与其余 {others} 个随机数的总和相当",
+        "weight_dominant": "这一个随机数压过了其余 {others} 个随机数的总和",
+        "rows_kept": "8 张图之间的差异与原来一样大",
+        "rows_less": "8 张图变得更相似",
+        "rows_collapsed": "每一行几乎坍缩为同一张图,与其他随机数无关",
+        "versus_inside": "所选随机数与任意随机方向表现相同",
+        "versus_above": "所选随机数引起的变化大于大多数随机方向",
+        "versus_below": "所选随机数引起的变化小于大多数随机方向",
+        "versus_mixed": "部分所选随机数引起的变化大于大多数随机方向,部分小于",
+        "h_numbers": "## 各随机数的效果",
+        "number": (
+            "**z[{dim}]。** 它的权重列 ‖W[:, {dim}]‖ = {norm:.3f},在 {latent_dim} 个中排第 {norm_rank};+1 的步长使"
+            "图像变化 {sensitivity:.4f},敏感度在 {latent_dim} 个中排第 {sens_rank}。在遍历图中,变化{onset}变得可见。"
+            "在所研究的取值下,变化达到基准多样性的 {at_values};{collapse}。"
+        ),
+        "onset_at": "在 \\|z[{dim}]\\| 达到 {value:g} 时",
+        "onset_never": "在 ±{value:g} 范围内都没有",
+        "collapse_at": "该行在取值 {values} 时坍缩",
+        "collapse_never": "该行在所研究的取值下没有坍缩",
+        "numbers_table_head": "| 随机数 | ‖W[:, i]‖(排名) | +1 的敏感度(排名) | 从何时可见 |\n|---|---|---|---|",
+        "h_all": "## 全部 {latent_dim} 个随机数与零假设基线",
+        "all": (
+            "在全部 {latent_dim} 个随机数上,敏感度(+1 步长引起的图像变化)从 {s_min:.4f} 到 {s_max:.4f}(平均"
+            " {s_mean:.4f})。它与权重列大小 ‖W[:, i]‖ 的秩相关系数 ρ = {rho:.2f}:{rho_text}。沿 {num_random} 个随机"
+            "单位方向做同样的步长,得到 {r_min:.4f} 到 {r_max:.4f}(平均 {r_mean:.4f}),有 {inside:.0%} 的随机数落在随机"
+            "方向的 5%–95% 分位范围内。{special}"
+        ),
+        "rho_strong": "第一层的权重在很大程度上解释了为什么有些随机数更重要",
+        "rho_moderate": "第一层的权重解释了随机数之间差异的一部分,其余由后面的层决定",
+        "rho_weak": "第一层的权重几乎不能说明哪些随机数更重要,由后面的层决定",
+        "special_no": (
+            "因此单个随机数只是众多方向中的一个:高斯隐变量是旋转不变的,坐标轴并无特殊之处,各随机数之间的差异"
+            "与随机方向之间的差异一样。"
+        ),
+        "special_yes": "因此坐标轴与随机方向不同:生成器学会了区别对待单个随机数和它们的组合。",
+        "h_sefa": "## 第一层的主方向(SeFa)",
+        "sefa": (
+            "第一层权重的前 {count} 个奇异方向占其能量的 {energy:.0%}(均匀分布时为 {even:.0%})。沿第一个方向走 +1"
+            " 使图像变化 {sefa_top:.4f},是最敏感的单个随机数({number_top:.4f})的 {times:.1f} 倍。平均而言,一个随机数"
+            "的权重列有 {share:.0%} 落在这 {count} 个方向上({chosen}),它们解释了各随机数权重列大小差异的"
+            " R² = {r2:.2f}。"
+        ),
+        "h_summary": "## 总结",
+        "summary_value": "- **{value:g}**:{effect};{rows}。",
+        "figure_traversal": "每个所选随机数取遍 {values}(第 0 张图):",
+        "figure_sefa": "前 {count} 个 SeFa 方向,同样取遍:",
+    },
+}
+
+
+def _ordinal(rank: int, lang: str) -> str:
+    if lang == "zh":
+        return str(rank)
+    suffix = "th" if 10 <= rank % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(rank % 10, "th")
+    return f"{rank}{suffix}"
+
+
+def _effect(relative_changes: list[float], dims: list[int], text: dict[str, str]) -> str:
+    visible = [dim for dim, rel in zip(dims, relative_changes, strict=True) if rel >= VISIBLE]
+    if not visible:
+        return text["effect_none"]
+    if len(visible) < len(dims):
+        return text["effect_mixed"].format(visible=", ".join(f"z[{dim}]" for dim in visible))
+    return text["effect_large"] if min(relative_changes) >= LARGE else text["effect_visible"]
+
+
+def _rows(diversity_ratios: list[float], text: dict[str, str]) -> str:
+    if max(diversity_ratios) < COLLAPSED:
+        return text["rows_collapsed"]
+    return text["rows_kept"] if min(diversity_ratios) >= 0.8 else text["rows_less"]
+
+
+def _weight(ratios: list[float], latent_dim: int, text: dict[str, str]) -> str:
+    key = "weight_dominant" if min(ratios) > 1 else "weight_small" if max(ratios) < 0.3 else "weight_comparable"
+    return text[key].format(others=latent_dim - 1)
+
+
+def _versus(changes: list[float], baseline: dict[str, float], text: dict[str, str]) -> str:
+    above = sum(change > baseline["change_p95"] for change in changes)
+    below = sum(change < baseline["change_p5"] for change in changes)
+    if above and below:
+        return text["versus_mixed"]
+    if above > len(changes) / 2:
+        return text["versus_above"]
+    return text["versus_below"] if below > len(changes) / 2 else text["versus_inside"]
+
+
+def _value_paragraph(value: float, metrics: dict[str, Any], text: dict[str, str]) -> tuple[str, str]:
+    rows = [row for row in metrics["study"] if row["value"] == value]
+    changes = [row["change"] for row in rows]
+    dims = [row["dim"] for row in rows]
+    relative = [row["change_vs_base_diversity"] for row in rows]
+    ratios = [row["diversity_ratio"] for row in rows]
+    weights = [row["weight_ratio"] for row in rows]
+    baseline = next(entry for entry in metrics["random_directions"] if entry["value"] == value)
+    effect, row_state = _effect(relative, dims, text), _rows(ratios, text)
+    paragraph = text["value"].format(
+        value=value,
+        change_mean=sum(changes) / len(changes),
+        change_min=min(changes),
+        dim_min=dims[changes.index(min(changes))],
+        change_max=max(changes),
+        dim_max=dims[changes.index(max(changes))],
+        rel_mean=sum(relative) / len(relative),
+        effect=effect,
+        wr_min=min(weights),
+        wr_max=max(weights),
+        typical=metrics["typical_wz_norm"],
+        weight=_weight(weights, metrics["latent_dim"], text),
+        div_min=min(ratios),
+        div_max=max(ratios),
+        rows=row_state,
+        rand_mean=baseline["change_mean"],
+        rand_p5=baseline["change_p5"],
+        rand_p95=baseline["change_p95"],
+        versus=_versus(changes, baseline, text),
+    )
+    return paragraph, text["summary_value"].format(value=value, effect=effect, rows=row_state)
+
+
+def _onset(dim: int, number: dict[str, Any], text: dict[str, str]) -> str:
+    pairs = zip(number["traversal_values"], number["traversal_change_vs_base_diversity"], strict=True)
+    visible = [abs(value) for value, relative in pairs if relative >= VISIBLE]
+    if not visible:
+        return text["onset_never"].format(value=max(abs(value) for value in number["traversal_values"]))
+    return text["onset_at"].format(dim=dim, value=min(visible))
+
+
+def _number_paragraph(dim: int, metrics: dict[str, Any], lang: str, text: dict[str, str]) -> tuple[str, str]:
+    number = metrics["numbers"][str(dim)]
+    rows = [row for row in metrics["study"] if row["dim"] == dim]
+    at_values = ", ".join(f"{row['change_vs_base_diversity']:.0%} ({row['value']:g})" for row in rows)
+    collapsed = [f"{row['value']:g}" for row in rows if row["diversity_ratio"] < COLLAPSED]
+    onset = _onset(dim, number, text)
+    paragraph = text["number"].format(
+        dim=dim,
+        norm=number["weight_norm"],
+        norm_rank=_ordinal(number["weight_norm_rank"], lang),
+        latent_dim=metrics["latent_dim"],
+        sensitivity=number["sensitivity"],
+        sens_rank=_ordinal(number["sensitivity_rank"], lang),
+        onset=onset,
+        at_values=at_values,
+        collapse=text["collapse_at"].format(values=", ".join(collapsed)) if collapsed else text["collapse_never"],
+    )
+    table_row = (
+        f"| z[{dim}] | {number['weight_norm']:.3f} ({number['weight_norm_rank']}) | "
+        f"{number['sensitivity']:.4f} ({number['sensitivity_rank']}) | {onset} |"
+    )
+    return paragraph, table_row
+
+
+def _all_numbers_paragraph(metrics: dict[str, Any], text: dict[str, str]) -> str:
+    numbers = metrics["all_numbers"]
+    sensitivity, random = numbers["sensitivity"], sorted(numbers["random_sensitivity"])
+    low, high = random[int(0.05 * (len(random) - 1))], random[int(round(0.95 * (len(random) - 1)))]
+    inside = sum(low <= value <= high for value in sensitivity) / len(sensitivity)
+    rho = numbers["spearman_sensitivity_vs_weight_norm"]
+    return text["all"].format(
+        latent_dim=metrics["latent_dim"],
+        s_min=min(sensitivity),
+        s_max=max(sensitivity),
+        s_mean=sum(sensitivity) / len(sensitivity),
+        rho=rho,
+        rho_text=text["rho_strong" if rho >= 0.7 else "rho_moderate" if rho >= 0.3 else "rho_weak"],
+        num_random=len(random),
+        r_min=random[0],
+        r_max=random[-1],
+        r_mean=sum(random) / len(random),
+        inside=inside,
+        special=text["special_no" if inside >= 0.8 else "special_yes"],
+    )
+
+
+def _sefa_paragraph(metrics: dict[str, Any], text: dict[str, str]) -> str:
+    sefa = metrics["sefa"]
+    chosen = ", ".join(f"z[{dim}]: {share:.0%}" for dim, share in sefa["column_share"].items())
+    return text["sefa"].format(
+        count=sefa["count"],
+        energy=sefa["energy_share"],
+        even=sefa["count"] / len(sefa["singular_values"]),
+        sefa_top=sefa["sensitivity"][0],
+        times=sefa["sensitivity"][0] / sefa["max_number_sensitivity"],
+        number_top=sefa["max_number_sensitivity"],
+        share=sefa["column_share_mean"],
+        chosen=chosen,
+        r2=sefa["column_energy_r2"],
+    )
+
+
+def build_report(metrics: dict[str, Any], models_text: str, figures: list[str], has_loss_curve: bool, lang: str) -> str:
+    """The report as Markdown, in ``lang`` (``en`` or ``zh``)."""
+    text = TEXT[lang]
+    setup = text["setup"].format(
+        **{key: metrics[key] for key in ("checkpoint", "latent_dim", "num_images", "noise", "dims", "device")},
+        model=metrics["model"].rsplit(".", 2)[-2],
+        epochs=metrics["epochs_trained"],
+        values=", ".join(f"{value:g}" for value in metrics["values"]),
+        visible=VISIBLE,
+        large=LARGE,
+        collapsed=COLLAPSED,
+        base_diversity=metrics["base_diversity"],
+        seconds=metrics["seconds"],
+        eval_mode=text["eval_bn" if metrics["has_batchnorm"] else "eval_no_bn"],
+    )
+    parts = [text["title"], setup, text["h_models"], f"```\n{models_text}```", text["h_loss"]]
+    parts.append("![loss curve](loss_curve.png)" if has_loss_curve else text["no_loss"])
+    parts += [text["h_base"], "![base](base.png)", text["h_grid"], text["grid_intro"]]
+    parts += [f"![{name}]({name})" for name in figures if name.startswith("value_")] + ["![grid](latent_grid.png)"]
+    table = [text["table_head"]] + [
+        f"| {row['value']:g} | z[{row['dim']}] | {row['change']:.4f} | {row['change_vs_base_diversity']:.0%} |"
+        f" {row['diversity_ratio']:.0%} | {row['weight_ratio']:.2f} |"
+        for row in metrics["study"]
+    ]
+    parts += [text["h_table"], "\n".join(table), text["h_values"]]
+    summary = []
+    for value in metrics["values"]:
+        paragraph, line = _value_paragraph(value, metrics, text)
+        parts.append(paragraph)
+        summary.append(line)
+    traversal = metrics["numbers"][str(metrics["dims"][0])]["traversal_values"]
+    parts += [text["h_numbers"], text["figure_traversal"].format(values=", ".join(f"{v:g}" for v in traversal))]
+    parts.append("![traversal](traversal.png)")
+    number_rows = [text["numbers_table_head"]]
+    for dim in metrics["dims"]:
+        paragraph, row = _number_paragraph(dim, metrics, lang, text)
+        parts.append(paragraph)
+        number_rows.append(row)
+    parts.append("\n".join(number_rows))
+    parts += [text["h_all"].format(latent_dim=metrics["latent_dim"]), _all_numbers_paragraph(metrics, text)]
+    parts += [text["h_sefa"], _sefa_paragraph(metrics, text)]
+    parts += [text["figure_sefa"].format(count=metrics["sefa"]["count"]), "![sefa](sefa.png)"]
+    parts += [text["h_summary"], "\n".join(summary)]
+    return "\n\n".join(parts) + "\n"
+
+
+def write_report(
+    metrics: dict[str, Any], models_text: str, figures: list[str], has_loss_curve: bool, lang: str, out_dir: Path
+) -> None:
+    """Write ``report.md`` and the same report as ``report.html``."""
+    report = build_report(metrics, models_text, figures, has_loss_curve, lang)
+    (out_dir / "report.md").write_text(report, encoding="utf-8")
+    body = markdown.markdown(report, extensions=["tables", "fenced_code"])
+    html = (
+        f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8"><title>Latent study</title>'
+        "<style>body{max-width:60em;margin:auto;font-family:sans-serif}img{max-width:100%}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}</style></head>"
+        f"<body>\n{body}\n</body></html>\n"
+    )
+    (out_dir / "report.html").write_text(html, encoding="utf-8")
