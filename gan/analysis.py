@@ -41,11 +41,22 @@ class Study:
     images: dict[str, list[torch.Tensor]] = field(default_factory=dict)
 
 
+def latest_checkpoint() -> Path:
+    """The newest ``checkpoints/last.ckpt`` of the runs under ``outputs/`` and ``multirun/`` here."""
+    found = [*Path("outputs").glob("*/*/checkpoints/last.ckpt"), *Path("multirun").glob("*/*/*/checkpoints/last.ckpt")]
+    if not found:
+        raise UserError("ckpt=latest: no run with checkpoints/last.ckpt under outputs/ or multirun/ in this folder")
+    return max(found, key=lambda path: path.stat().st_mtime)
+
+
 def resolve_checkpoint(ckpt: str) -> tuple[Path, Path]:
-    """The ``.ckpt`` file and its run folder, given either a ``.ckpt`` file or a run folder."""
-    path = Path(str(ckpt)).expanduser()
+    """The ``.ckpt`` file and its run folder, given a ``.ckpt`` file, a run folder or ``latest``."""
+    path = latest_checkpoint() if ckpt == "latest" else Path(str(ckpt)).expanduser()
     if path.is_dir():
-        return path / "checkpoints" / "last.ckpt", path
+        if path.name == "checkpoints" or not (path / "checkpoints").is_dir():
+            path = path / "last.ckpt"
+        else:
+            return path / "checkpoints" / "last.ckpt", path
     return path, path.parent.parent if path.parent.name == "checkpoints" else path.parent
 
 
@@ -93,6 +104,8 @@ def measure(
     study = Study()
     base_images = generate(generator, noise)
     base_diversity = diversity(base_images)
+    if base_diversity == 0:
+        raise UserError("the noise vectors all give the same image: the study needs different vectors to compare")
     weight = first_layer_weight(generator)
     weight_norms = weight.norm(dim=0)
     typical_wz = float((noise @ weight.T).norm(dim=1).mean())
@@ -269,7 +282,7 @@ def analyze(cfg: DictConfig) -> Path:
     if cfg.report.lang not in ("en", "zh"):
         raise UserError(f"report.lang must be en or zh, got {cfg.report.lang!r}")
     if cfg.ckpt is None:
-        raise UserError("give the checkpoint: ckpt=PATH (a .ckpt file or a run folder)")
+        raise UserError("give the checkpoint: ckpt=PATH (a .ckpt file or a run folder) or ckpt=latest")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
     ckpt_file, run_dir = resolve_checkpoint(cfg.ckpt)
     checkpoint = read_checkpoint(ckpt_file, "cpu")

@@ -1,0 +1,220 @@
+"""analyze.py: the measurements on a generator with known answers, the figures, the report, bad input."""
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from PIL import Image
+from torch import nn
+
+import gan
+from gan.analysis import analyze, measure, resolve_checkpoint
+from gan.errors import UserError
+from gan.figures import TILE_PX
+from gan.latent import diversity, generate, set_number
+from tests.conftest import ROOT, run_script, tiny_train_args
+
+SCALES = [1.0, 2.0, 3.0, 4.0]  # latent number i moves pixel block i by SCALES[i] per unit
+
+
+class BlockGenerator(nn.Module):
+    """A linear generator with known answers: number i drives only the i-th quarter of the pixels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(4, 784, bias=False)
+        weight = torch.zeros(784, 4)
+        for index, scale in enumerate(SCALES):
+            weight[index * 196 : (index + 1) * 196, index] = scale
+        self.fc1.weight.data = weight
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.fc1(z).view(-1, 1, 28, 28)
+
+
+@pytest.fixture(scope="module")
+def block_study():
+    noise = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    study = measure(BlockGenerator(), noise, dims=[0, 3], values=[1.0, 10.0], traversal=[-1.0, 0.0, 1.0],
+                    num_random=20, num_sefa=1, seed=0)  # fmt: skip
+    return noise, study.metrics
+
+
+def test_setting_a_number_changes_exactly_that_input() -> None:
+    noise = torch.randn(8, 100)
+    changed = set_number(noise, 40, 100.0)
+    assert torch.all(changed[:, 40] == 100.0)
+    others = [index for index in range(100) if index != 40]
+    assert torch.equal(changed[:, others], noise[:, others])
+    assert not torch.equal(noise[:, 40], changed[:, 40])  # the input itself is untouched
+
+
+def test_change_and_weight_ratio_match_the_known_answer(block_study) -> None:
+    noise, metrics = block_study
+    for row in metrics["study"]:
+        dim, value = row["dim"], row["value"]
+        # a quarter of the pixels move by scale * |value - z|, halved for the [0, 1] grey scale
+        expected = float((value - noise[:, dim]).abs().mean()) * SCALES[dim] / 4 / 2
+        assert row["change"] == pytest.approx(expected, rel=1e-5)
+        typical = float((noise @ BlockGenerator().fc1.weight.T).norm(dim=1).mean())
+        assert row["weight_ratio"] == pytest.approx(abs(value) * SCALES[dim] * 14 / typical, rel=1e-5)
+
+
+def test_sensitivity_and_its_rank_correlation(block_study) -> None:
+    _, metrics = block_study
+    numbers = metrics["all_numbers"]
+    assert numbers["sensitivity"] == pytest.approx([scale / 8 for scale in SCALES], rel=1e-5)
+    assert numbers["weight_norm"] == pytest.approx([scale * 14 for scale in SCALES], rel=1e-5)
+    assert numbers["spearman_sensitivity_vs_weight_norm"] == pytest.approx(1.0)
+    assert metrics["numbers"]["3"]["weight_norm_rank"] == 1 and metrics["numbers"]["0"]["sensitivity_rank"] == 4
+
+
+def test_one_number_that_drives_every_pixel_collapses_the_row() -> None:
+    generator = BlockGenerator()
+    generator.fc1.weight.data[:, 1:] = 0
+    generator.fc1.weight.data[:, 0] = 1
+    noise = torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
+    metrics = measure(generator, noise, [0, 2], [10.0], [0.0], num_random=5, num_sefa=1, seed=0).metrics
+    by_dim = {row["dim"]: row for row in metrics["study"]}
+    assert by_dim[0]["diversity"] == pytest.approx(0.0, abs=1e-6)  # every image is the same now
+    assert by_dim[2]["diversity_ratio"] == pytest.approx(1.0) and by_dim[2]["change"] == 0.0
+
+
+def test_sefa_finds_the_strongest_direction(block_study) -> None:
+    _, metrics = block_study
+    sefa = metrics["sefa"]
+    assert sefa["singular_values"] == pytest.approx([56.0, 42.0, 28.0, 14.0], rel=1e-5)
+    assert sefa["energy_share"] == pytest.approx(16 / 30, rel=1e-5)
+    assert sefa["column_share"]["3"] == pytest.approx(1.0, abs=1e-5)
+    assert sefa["column_share"]["0"] == pytest.approx(0.0, abs=1e-5)
+    assert sefa["sensitivity"][0] == pytest.approx(4 / 8, rel=1e-4)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny MLP run of train.py on synthetic data."""
+    from tests.conftest import write_fake_fmnist
+
+    tmp = tmp_path_factory.mktemp("analyze")
+    write_fake_fmnist(tmp / "data" / "FashionMNIST" / "raw")
+    result = run_script(*tiny_train_args(tmp / "data", tmp / "run"), "trainer.max_epochs=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return tmp / "run"
+
+
+def compose_analyze(*overrides: str):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="analyze", overrides=list(overrides))
+
+
+def test_analyze_run_folder_writes_figures_metrics_and_report(trained_run: Path) -> None:
+    keep = trained_run / "analysis" / "my_notes.txt"
+    keep.parent.mkdir(exist_ok=True)
+    keep.write_text("mine")
+    result = run_script(str(ROOT / "analyze.py"), f"ckpt={trained_run}", "latent.values=[1,10,100]")
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = trained_run / "analysis"
+    assert keep.read_text() == "mine"  # files of the user's are never deleted
+    names = ["base", "value_1", "value_10", "value_100", "latent_grid", "traversal", "sefa", "loss_curve"]
+    sizes = {name: Image.open(out / f"{name}.png").size for name in names}
+    base_width, base_height = sizes["base"]
+    for name in ("value_1", "value_10", "value_100"):
+        assert sizes[name] == (base_width, base_height + 4 * TILE_PX)  # 5 rows of 8 tiles
+    assert sizes["latent_grid"] == (base_width, base_height + 15 * TILE_PX)  # the base row and 15 more
+    assert sizes["traversal"][0] == base_width + 3 * TILE_PX  # 11 traversal values
+    assert (out / "models.txt").read_text().startswith("Generator(\n  (fc1)")
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["study"]) == 15 and len(metrics["all_numbers"]["sensitivity"]) == 100
+    report = (out / "report.md").read_text()
+    for row in metrics["study"]:
+        assert f"| {row['value']:g} | z[{row['dim']}] | {row['change']:.4f} |" in report
+    rho = metrics["all_numbers"]["spearman_sensitivity_vs_weight_norm"]
+    assert f"ρ = {rho:.2f}" in report
+    assert f"{metrics['sefa']['energy_share']:.0%} of its energy" in report
+    assert "eval mode" in report and "![value_100.png](value_100.png)" in report
+    assert "<table>" in (out / "report.html").read_text()
+
+
+def test_report_text_follows_the_numbers(trained_run: Path, tmp_path: Path) -> None:
+    out_dirs = []
+    for values in ("[1]", "[100]"):
+        out_dir = tmp_path / values.strip("[]")
+        analyze(compose_analyze(f"ckpt={trained_run}", f"latent.values={values}", f"out_dir={out_dir}"))
+        out_dirs.append(out_dir)
+    small, large = ((out_dir / "report.md").read_text() for out_dir in out_dirs)
+    summary = re.compile(r"## Summary\n\n(.*)", re.S)
+    assert summary.search(small).group(1) != summary.search(large).group(1)
+    assert "outweighs the other 99" in large and "outweighs" not in small
+
+
+def test_report_in_chinese(trained_run: Path, tmp_path: Path) -> None:
+    analyze(compose_analyze(f"ckpt={trained_run}", "report.lang=zh", f"out_dir={tmp_path}"))
+    assert "## 各随机数的效果" in (tmp_path / "report.md").read_text(encoding="utf-8")
+
+
+def test_custom_noise_file_is_used(trained_run: Path, tmp_path: Path) -> None:
+    noise = np.random.default_rng(5).normal(size=(8, 100)).astype(np.float32)
+    np.save(tmp_path / "noise.npy", noise)
+    analyze(
+        compose_analyze(f"ckpt={trained_run}", f"latent.noise_file={tmp_path / 'noise.npy'}", f"out_dir={tmp_path}")
+    )
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    generator = gan.load_generator(trained_run / "checkpoints" / "last.ckpt")
+    assert metrics["noise"] == str(tmp_path / "noise.npy")
+    assert metrics["base_diversity"] == pytest.approx(diversity(generate(generator, torch.from_numpy(noise))))
+
+
+BAD_INPUTS = [
+    ("ckpt={run}/nothing.ckpt", "checkpoint not found"),
+    ("ckpt={corrupt}", "corrupt or unreadable checkpoint"),
+    ("latent.dims=[0,100]", "latent.dims: 100 is outside [0, 100)"),
+    ("latent.dims=[-1]", "latent.dims: -1 is outside [0, 100)"),
+    ("latent.values=[]", "latent.values must be a non-empty list"),
+    ("latent.values=[1,ten]", "'ten' is not one"),
+    ("latent.values=abc", "latent.values must be a non-empty list"),
+    ("latent.noise_file={wrong_shape}", "has shape (8, 50), expected (8, 100)"),
+    ("latent.noise_file={same}", "the noise vectors all give the same image"),
+    ("report.lang=fr", "report.lang must be en or zh"),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), BAD_INPUTS)
+def test_bad_input_is_refused_with_one_line(override: str, message: str, trained_run: Path, tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(b"not a checkpoint" * 10)
+    np.save(tmp_path / "wrong.npy", np.zeros((8, 50)))
+    np.save(tmp_path / "same.npy", np.ones((8, 100)))
+    override = override.format(
+        run=trained_run, corrupt=corrupt, wrong_shape=tmp_path / "wrong.npy", same=tmp_path / "same.npy"
+    )
+    overrides = [f"ckpt={trained_run}", override, f"out_dir={tmp_path / 'out'}"]
+    with pytest.raises(UserError, match=re.escape(message)) as error:
+        analyze(compose_analyze(*overrides))
+    assert "\n" not in str(error.value)
+
+
+def test_bad_input_exits_non_zero_without_traceback(trained_run: Path) -> None:
+    result = run_script(str(ROOT / "analyze.py"), f"ckpt={trained_run}", "latent.dims=[0,250]")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: latent.dims: 250 is outside [0, 100) (this model has 100 numbers)"
+
+
+def test_ckpt_latest_finds_the_newest_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match="ckpt=latest: no run"):
+        resolve_checkpoint("latest")
+    for index, run in enumerate(["outputs/2026-11-26/10-00-00", "multirun/2026-11-26/09-00-00/1"]):
+        ckpt = tmp_path / run / "checkpoints" / "last.ckpt"
+        ckpt.parent.mkdir(parents=True)
+        ckpt.write_bytes(b"")
+        os.utime(ckpt, (1000 + index, 1000 + index))
+    assert resolve_checkpoint("latest") == (
+        Path("multirun/2026-11-26/09-00-00/1/checkpoints/last.ckpt"),
+        Path("multirun/2026-11-26/09-00-00/1"),
+    )
