@@ -3,12 +3,16 @@
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from gan.errors import UserError
-from gan.training import mixed_precision, train
+from gan.training import mixed_precision, run_dir, train
 
 OmegaConf.register_new_resolver("gan_mixed_precision", mixed_precision)
+OmegaConf.register_new_resolver("gan_run_dir", run_dir)
+failed_runs: list[str] = []
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -17,8 +21,13 @@ def main(cfg: DictConfig) -> None:
         train(cfg)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            sys.exit(1)
+        failed_runs.append(HydraConfig.get().runtime.output_dir)  # the sweep goes on with the other runs
 
 
 if __name__ == "__main__":
     main()
+    if failed_runs:
+        print(f"error: {len(failed_runs)} run(s) of the sweep failed: {', '.join(failed_runs)}", file=sys.stderr)
+        sys.exit(1)

@@ -1,5 +1,8 @@
-"""Callbacks that leave the lab's artefacts in the run folder and in TensorBoard."""
+"""Callbacks that leave the lab's artefacts in the run folder and in TensorBoard, and keep runs safe."""
 
+import math
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +14,10 @@ import torch  # noqa: E402
 from pytorch_lightning import Callback, LightningModule, Trainer  # noqa: E402
 from pytorch_lightning.loggers import TensorBoardLogger  # noqa: E402
 from pytorch_lightning.utilities import rank_zero_only  # noqa: E402
+from pytorch_lightning.utilities.exceptions import SIGTERMException  # noqa: E402
 from torchvision.utils import make_grid, save_image  # noqa: E402
+
+from gan.errors import DivergenceError  # noqa: E402
 
 
 def _tensorboard(trainer: Trainer):
@@ -54,37 +60,58 @@ class SampleGrid(Callback):
 
 
 class LossCurve(Callback):
-    """Records D and G loss per step and draws ``loss_curve.png`` (smoothed, with epoch marks) each epoch.
+    """Records D and G loss per step, stops a diverged run, and draws ``loss_curve.png`` each epoch.
 
-    The history is part of the checkpoint, so a resumed run draws the whole curve.
+    The losses stay on the device and are read every ``check_every_n_batches`` batches (one sync), when a
+    non-finite loss stops the run before the epoch's checkpoint could save broken weights. The history is
+    part of the checkpoint, so a resumed run draws the whole curve.
     """
 
-    def __init__(self, output_dir: str, smoothing: float = 0.98) -> None:
+    def __init__(self, output_dir: str, smoothing: float = 0.98, check_every_n_batches: int = 50) -> None:
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
         self.path = Path(output_dir) / "loss_curve.png"
         self.smoothing = smoothing
+        self.check_every_n_batches = check_every_n_batches
         self.d_losses: list[float] = []
         self.g_losses: list[float] = []
         self.epoch_ends: list[int] = []
-        self._pending: list[torch.Tensor] = []  # this epoch's (d, g) pairs, kept on device until epoch end
+        self._pending: list[torch.Tensor] = []  # (d, g) pairs not yet read from the device
+        self._epoch = 0
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         self._pending.append(torch.stack([outputs["loss/d"], outputs["loss/g"]]))
+        self._epoch = trainer.current_epoch
+        if len(self._pending) >= self.check_every_n_batches:
+            self._flush()
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self._pending:
-            d_losses, g_losses = torch.stack(self._pending).float().cpu().T.tolist()
-            self.d_losses += d_losses
-            self.g_losses += g_losses
-            self._pending.clear()
+        self._flush()
         self.epoch_ends.append(len(self.d_losses))
         if trainer.is_global_zero:
             self.plot()
 
+    def _flush(self) -> None:
+        """Move the pending losses into the history; raise a DivergenceError at the first non-finite one."""
+        if not self._pending:
+            return
+        d_losses, g_losses = torch.stack(self._pending).float().cpu().T.tolist()
+        self._pending.clear()
+        for offset, (d_loss, g_loss) in enumerate(zip(d_losses, g_losses, strict=True)):
+            if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
+                name, value = ("loss/d", d_loss) if not math.isfinite(d_loss) else ("loss/g", g_loss)
+                step = len(self.d_losses) + offset + 1
+                raise DivergenceError(
+                    f"training diverged: {name} is {value} at batch {step} (epoch {self._epoch});"
+                    " the run stopped, and the checkpoints of the epochs before are kept"
+                )
+        self.d_losses += d_losses
+        self.g_losses += g_losses
+
     def state_dict(self) -> dict[str, list]:
+        self._flush()
         return {"d_losses": self.d_losses, "g_losses": self.g_losses, "epoch_ends": self.epoch_ends}
 
     def load_state_dict(self, state_dict: dict[str, list]) -> None:
@@ -127,3 +154,26 @@ class LossCurve(Callback):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(self.path, dpi=120)
         plt.close(fig)
+
+
+class SaveOnInterrupt(Callback):
+    """On Ctrl-C or SIGTERM, saves ``last.ckpt`` where the run stands; a second signal exits at once.
+
+    Lightning writes checkpoints to a temporary file and renames it, so ``last.ckpt`` is never half written.
+    """
+
+    def __init__(self, dirpath: str) -> None:
+        self.path = Path(dirpath) / "last.ckpt"
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        if not isinstance(exception, KeyboardInterrupt | SIGTERMException):
+            return
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: os._exit(130))
+        trainer.save_checkpoint(self.path)
+        if trainer.is_global_zero:
+            print(
+                f"\ninterrupted in epoch {trainer.current_epoch}: saved {self.path};"
+                f" continue with: python train.py resume={self.path.parent.parent} ...(the same overrides)",
+                flush=True,
+            )

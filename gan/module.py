@@ -1,7 +1,9 @@
 """The GAN LightningModule: one discriminator step, then one generator step, per batch."""
 
+import random
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
@@ -89,3 +91,18 @@ class GAN(LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["gan_format"] = CHECKPOINT_FORMAT
+        # with the random states, a resumed run draws the same batches and noise as an uninterrupted one
+        checkpoint["rng_states"] = {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": np.random.get_state(),
+            "python": random.getstate(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if states := checkpoint.get("rng_states"):
+            torch.set_rng_state(states["torch"])
+            if torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(states["cuda"])
+            np.random.set_state(states["numpy"])
+            random.setstate(states["python"])

@@ -1,16 +1,74 @@
 """Builds the data, model, callbacks, logger and trainer from the Hydra config and fits."""
 
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
 import torch
+from hydra.experimental.callback import Callback as HydraCallback
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning import seed_everything
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from gan.checkpoint import read_checkpoint
 from gan.errors import UserError
 
 
 def mixed_precision() -> str:
     """Lightning's precision flag for this GPU: bf16 where supported, else fp16 with loss scaling."""
     return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+def run_dir(resume: str | None, new_run_dir: str) -> str:
+    """Hydra's run folder: the folder of the run being resumed, else a new one."""
+    return str(resume) if resume else new_run_dir
+
+
+class OutputDirCheck(HydraCallback):
+    """Stops with one line, before Hydra writes anything, when the run or sweep folder cannot be written."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config.hydra.sweep.dir)
+
+    @staticmethod
+    def _check(folder: str) -> None:
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=folder).close()
+        except OSError as error:
+            print(f"error: cannot write the output folder {folder}: {error.strerror}", file=sys.stderr)
+            sys.exit(1)
+
+
+def _model_name(target: str) -> str:
+    """``gan.nets.conv.Generator`` -> ``conv``."""
+    return target.rsplit(".", 2)[-2]
+
+
+def resume_checkpoint(cfg: DictConfig) -> str | None:
+    """The checkpoint to continue from (``resume=RUN`` or ``ckpt_path=FILE``), checked against this run's model."""
+    if cfg.resume and cfg.ckpt_path:
+        raise UserError("give either resume=RUN_FOLDER or ckpt_path=FILE, not both")
+    path = Path(cfg.resume) / "checkpoints" / "last.ckpt" if cfg.resume else cfg.ckpt_path
+    if path is None:
+        return None
+    saved = read_checkpoint(path)["hyper_parameters"]
+    for net in ("generator", "discriminator"):
+        saved_target, target = saved[net]["_target_"], cfg.model[net]["_target_"]
+        if saved_target != target:
+            raise UserError(
+                f"{path} holds a model={_model_name(saved_target)} {net}, but this run builds"
+                f" model={_model_name(target)}; add model={_model_name(saved_target)}"
+            )
+    if saved["latent_dim"] != cfg.model.latent_dim:
+        raise UserError(f"{path} has latent size {saved['latent_dim']}, this run {cfg.model.latent_dim}")
+    return str(path)
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -30,6 +88,7 @@ def check_config(cfg: DictConfig) -> None:
 def train(cfg: DictConfig) -> None:
     """Train the GAN that ``cfg`` describes; every output lands in Hydra's run folder."""
     check_config(cfg)
+    ckpt_path = resume_checkpoint(cfg)
     seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
@@ -37,4 +96,8 @@ def train(cfg: DictConfig) -> None:
     logger = instantiate(cfg.logger)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    # our checkpoints hold configs and random states, which weights-only loading refuses; read_checkpoint checked it
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
+    except SIGTERMException as stop:  # Lightning's SystemExit with status 0; a killed run must not look successful
+        raise SystemExit(128 + signal.SIGTERM) from stop

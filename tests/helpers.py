@@ -1,0 +1,50 @@
+"""Test-only classes that train.py runs load through Hydra overrides (``+callbacks.x._target_=tests.helpers...``)."""
+
+import os
+from pathlib import Path
+
+import torch
+from pytorch_lightning import Callback, LightningModule, Trainer
+
+from gan.module import GAN
+
+
+class SignalAt(Callback):
+    """Sends ``signum`` to this process after batch ``batch``; with ``again``, once more while it shuts down."""
+
+    def __init__(self, batch: int, signum: int, again: bool = False) -> None:
+        self.batch, self.signum, self.again = batch, signum, again
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int) -> None:
+        if batch_idx == self.batch:
+            os.kill(os.getpid(), self.signum)
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        if self.again:
+            os.kill(os.getpid(), self.signum)
+
+
+class DivergingGAN(GAN):
+    """A GAN fed NaN images from batch ``nan_from_batch`` on, when its noise seed is 0: real NaN losses and weights."""
+
+    def __init__(self, *args, nan_from_batch: int = 0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.nan_from_batch = nan_from_batch
+        self.batches_seen = 0
+
+    def training_step(self, batch, batch_idx: int):
+        self.batches_seen += 1
+        if self.hparams.noise_seed == 0 and self.batches_seen > self.nan_from_batch:
+            batch = (batch[0] * float("nan"), batch[1])
+        return super().training_step(batch, batch_idx)
+
+
+class DumpWeights(Callback):
+    """At the end of training, every process saves its generator and discriminator weights to ``folder``."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = Path(folder)
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        torch.save(pl_module.state_dict(), self.folder / f"rank{trainer.global_rank}.pt")

@@ -1,0 +1,75 @@
+"""Every bad input to train.py ends with one clear line and a non-zero exit, never a traceback.
+
+Each row of BAD_INPUTS is a case: its overrides (with {placeholders} filled in by the test) and what the error
+must say. Hydra's own message for an unknown group choice spans several lines and names the choices.
+"""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import run_script, tiny_train_args, write_fake_fmnist
+
+BAD_INPUTS = [
+    ("unknown model", ["model=resnet"], ["Could not find 'model/resnet'", "conv", "mlp"]),
+    ("unknown hardware", ["hardware=tpu"], ["Could not find 'hardware/tpu'", "cpu", "gpu", "ddp"]),
+    ("zero batch size", ["data.batch_size=0"], ["data.batch_size must be a positive integer, got 0"]),
+    ("negative batch size", ["data.batch_size=-1"], ["data.batch_size must be a positive integer, got -1"]),
+    ("zero epochs", ["trainer.max_epochs=0"], ["trainer.max_epochs must be a positive integer, got 0"]),
+    ("negative epochs", ["trainer.max_epochs=-5"], ["trainer.max_epochs must be a positive integer, got -5"]),
+    ("text epochs", ["trainer.max_epochs=ten"], ["trainer.max_epochs must be a positive integer, got 'ten'"]),
+    ("truncated data file", ["data.root={truncated_data}"], ["corrupt Fashion-MNIST file", "train-images-idx3-ubyte"]),
+    ("no data", ["data.root={tmp}/empty"], ["Fashion-MNIST not found", "apt-get install dataset-fashion-mnist"]),
+    ("unwritable output folder", ["hydra.run.dir=/proc/no/run"], ["cannot write the output folder /proc/no/run"]),
+    ("checkpoint of another model", ["model=conv", "ckpt_path={mlp_ckpt}"], ["holds a model=mlp", "add model=mlp"]),
+    ("checkpoint of another version", ["ckpt_path={old_ckpt}"], ["has checkpoint format 0, this code reads format 1"]),
+    ("file that is no checkpoint", ["ckpt_path={not_ckpt}"], ["corrupt or unreadable checkpoint"]),
+    ("missing checkpoint", ["ckpt_path={tmp}/nothing.ckpt"], ["checkpoint not found"]),
+    ("resume a folder without checkpoint", ["resume={tmp}"], ["checkpoint not found", "checkpoints/last.ckpt"]),
+    ("resume and ckpt_path", ["resume={mlp_run}", "ckpt_path={mlp_ckpt}"], ["either resume=RUN_FOLDER or ckpt_path"]),
+    ("gpu without a gpu", ["hardware=gpu"], ["hardware=gpu needs an NVIDIA GPU"]),
+]
+
+
+@pytest.fixture(scope="module")
+def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The files the cases point at: good data, a real tiny run, and broken copies."""
+    tmp = tmp_path_factory.mktemp("bad")
+    write_fake_fmnist(tmp / "data" / "FashionMNIST" / "raw")
+    truncated = write_fake_fmnist(tmp / "truncated" / "FashionMNIST" / "raw")
+    images = truncated / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:5000])
+    result = run_script(*tiny_train_args(tmp / "data", tmp / "mlp_run"), "trainer.max_epochs=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    checkpoint = torch.load(tmp / "mlp_run" / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint["gan_format"] = 0
+    torch.save(checkpoint, tmp / "old.ckpt")
+    (tmp / "not.ckpt").write_text("hello")
+    return {
+        "tmp": tmp,
+        "data": tmp / "data",
+        "truncated_data": tmp / "truncated",
+        "mlp_run": tmp / "mlp_run",
+        "mlp_ckpt": tmp / "mlp_run" / "checkpoints" / "last.ckpt",
+        "old_ckpt": tmp / "old.ckpt",
+        "not_ckpt": tmp / "not.ckpt",
+    }
+
+
+@pytest.mark.parametrize(("case", "overrides", "expected"), BAD_INPUTS, ids=[row[0] for row in BAD_INPUTS])
+def test_bad_input_gives_one_clear_line(case: str, overrides: list[str], expected: list[str], places, tmp_path) -> None:
+    if case == "gpu without a gpu" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    args = [override.format(**places) for override in overrides]
+    if not any(arg.startswith("hydra.run.dir") for arg in args):
+        args.append(f"hydra.run.dir={tmp_path / 'run'}")
+    base = [arg for arg in tiny_train_args(places["data"], tmp_path) if not arg.startswith("hydra.run.dir")]
+    result = run_script(*base, *args)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    for text in expected:
+        assert text in result.stderr, (text, result.stderr[-2000:])
+    if not case.startswith("unknown"):
+        last_line = result.stderr.strip().splitlines()[-1]
+        assert last_line.startswith("error: ") and all(text in last_line for text in expected)

@@ -1,0 +1,134 @@
+"""Reliability of train.py: reproducible runs, exact resume, interruption, divergence, DDP."""
+
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+
+import gan
+from tests.conftest import run_script, tiny_train_args
+
+
+def train(data_root: Path, run_dir: Path, *overrides: str):
+    return run_script(*tiny_train_args(data_root, run_dir), *overrides)
+
+
+def load(run_dir: Path, name: str = "last.ckpt") -> dict:
+    return torch.load(run_dir / "checkpoints" / name, weights_only=False)
+
+
+def assert_same_weights(first: dict, second: dict) -> None:
+    assert first["state_dict"].keys() == second["state_dict"].keys()
+    for key, value in first["state_dict"].items():
+        assert torch.equal(value, second["state_dict"][key]), key
+
+
+@pytest.mark.parametrize("model", ["mlp", "conv"])
+def test_same_config_and_seed_give_bit_identical_runs(model: str, fake_data_root: Path, tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        result = train(fake_data_root, tmp_path / name, f"model={model}")
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert_same_weights(load(tmp_path / "a"), load(tmp_path / "b"))
+    grid = Path("samples") / "epoch_001.png"
+    assert (tmp_path / "a" / grid).read_bytes() == (tmp_path / "b" / grid).read_bytes()
+
+
+def test_resumed_run_ends_as_the_uninterrupted_one(fake_data_root: Path, tmp_path: Path) -> None:
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    assert train(fake_data_root, whole, "model=conv", "trainer.max_epochs=3").returncode == 0
+    assert train(fake_data_root, split, "model=conv", "trainer.max_epochs=1").returncode == 0
+    args = [arg for arg in tiny_train_args(fake_data_root, split) if not arg.startswith("hydra.run.dir")]
+    resumed = run_script(*args, "model=conv", "trainer.max_epochs=3", f"resume={split}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    whole_ckpt, split_ckpt = load(whole), load(split)
+    assert_same_weights(whole_ckpt, split_ckpt)
+    for whole_state, split_state in zip(whole_ckpt["optimizer_states"], split_ckpt["optimizer_states"], strict=True):
+        for key, value in whole_state["state"][0].items():
+            assert torch.equal(value, split_state["state"][0][key])
+    assert whole_ckpt["epoch"] == split_ckpt["epoch"] == 2
+    assert whole_ckpt["global_step"] == split_ckpt["global_step"] == 2 * 3 * 3
+    (whole_curve,) = [v for k, v in whole_ckpt["callbacks"].items() if k.startswith("LossCurve")]
+    (split_curve,) = [v for k, v in split_ckpt["callbacks"].items() if k.startswith("LossCurve")]
+    assert split_curve == whole_curve and split_curve["epoch_ends"] == [3, 6, 9]
+    assert sorted(path.name for path in (split / "samples").iterdir()) == [f"epoch_00{i}.png" for i in range(3)]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interruption_leaves_a_loadable_last_checkpoint(signum: int, fake_data_root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = train(
+        fake_data_root, run_dir, "+callbacks.stop._target_=tests.helpers.SignalAt",
+        "+callbacks.stop.batch=1", f"+callbacks.stop.signum={int(signum)}",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert f"saved {run_dir / 'checkpoints' / 'last.ckpt'}" in result.stdout
+    checkpoint = load(run_dir)
+    assert checkpoint["epoch"] == 0 and checkpoint["global_step"] == 4  # two batches of epoch 0, D and G steps
+    assert gan.load_generator(run_dir / "checkpoints" / "last.ckpt")(torch.randn(1, 100)).isfinite().all()
+    assert (run_dir / "models.txt").is_file()
+
+    args = [arg for arg in tiny_train_args(fake_data_root, run_dir) if not arg.startswith("hydra.run.dir")]
+    resumed = run_script(*args, f"resume={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert load(run_dir)["epoch"] == 1
+
+
+def test_a_second_ctrl_c_exits_at_once(fake_data_root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = train(
+        fake_data_root, run_dir, "+callbacks.stop._target_=tests.helpers.SignalAt",
+        "+callbacks.stop.batch=1", f"+callbacks.stop.signum={int(signal.SIGINT)}", "+callbacks.stop.again=true",
+    )  # fmt: skip
+    assert result.returncode == 130  # our handler's exit, not Lightning's graceful sys.exit(1)
+    assert "Traceback" not in result.stderr
+    assert gan.load_generator(run_dir / "checkpoints" / "last.ckpt") is not None
+
+
+def test_divergence_stops_the_run_and_keeps_the_good_checkpoint(fake_data_root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = train(
+        fake_data_root, run_dir, "trainer.max_epochs=3", "model._target_=tests.helpers.DivergingGAN",
+        "+model.nan_from_batch=4",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: training diverged: loss/d is nan at batch 5 (epoch 1);"
+        " the run stopped, and the checkpoints of the epochs before are kept"
+    )
+    assert sorted(path.name for path in (run_dir / "checkpoints").iterdir()) == ["epoch_000.ckpt", "last.ckpt"]
+    checkpoint = load(run_dir)
+    assert checkpoint["epoch"] == 0
+    assert all(value.isfinite().all() for value in checkpoint["state_dict"].values() if value.is_floating_point())
+
+
+def test_a_diverged_run_does_not_stop_the_sweep(fake_data_root: Path, tmp_path: Path) -> None:
+    script, *overrides = [arg for arg in tiny_train_args(fake_data_root, tmp_path) if "hydra.run.dir" not in arg]
+    result = run_script(
+        script, "-m", *overrides, "model._target_=tests.helpers.DivergingGAN", "+model.nan_from_batch=1",
+        "seed=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "training diverged" in result.stderr
+    assert f"1 run(s) of the sweep failed: {tmp_path / 'sweep' / '0'}" in result.stderr
+    assert load(tmp_path / "sweep" / "1")["epoch"] == 1  # seed 1 trained both epochs
+
+
+def test_ddp_on_two_cpu_processes_keeps_ranks_identical_and_logs_once(fake_data_root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = train(
+        fake_data_root, run_dir, "hardware=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+        "trainer.precision=32-true", "data.batch_size=16", "+callbacks.dump._target_=tests.helpers.DumpWeights",
+        f"+callbacks.dump.folder={tmp_path / 'weights'}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = (torch.load(tmp_path / "weights" / f"rank{rank}.pt") for rank in (0, 1))
+    start = gan.module.GAN(
+        {"_target_": "gan.nets.mlp.Generator"}, {"_target_": "gan.nets.mlp.Discriminator"}
+    ).state_dict()
+    for key, value in rank0.items():
+        assert torch.equal(value, rank1[key]), key
+    assert not torch.equal(rank0["generator.fc1.weight"], start["generator.fc1.weight"])
+    assert result.stdout.count("Generator(") == 1  # printed by rank zero only
+    assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) == 1
