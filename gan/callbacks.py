@@ -159,7 +159,7 @@ class LossCurve(Callback):
 class SaveOnInterrupt(Callback):
     """On Ctrl-C or SIGTERM, saves ``last.ckpt`` where the run stands; a second signal exits at once.
 
-    Lightning writes checkpoints to a temporary file and renames it, so ``last.ckpt`` is never half written.
+    With :class:`gan.checkpoint.AtomicCheckpointIO`, ``last.ckpt`` is never half written.
     """
 
     def __init__(self, dirpath: str) -> None:

@@ -1,5 +1,6 @@
-"""Reading this project's checkpoints without Lightning's trainer: the generator alone, for sampling."""
+"""This project's checkpoints: written atomically, read back with checks, the generator rebuilt alone."""
 
+import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -8,6 +9,7 @@ from typing import Any
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from lightning_fabric.plugins import TorchCheckpointIO
 from torch import nn
 
 from gan.errors import UserError
@@ -50,3 +52,23 @@ def generator_from_checkpoint(checkpoint: dict[str, Any], device: str | torch.de
     except (KeyError, RuntimeError, InstantiationException) as error:
         raise UserError(f"checkpoint holds no generator this code can rebuild: {str(error).splitlines()[0]}") from error
     return generator.to(device).eval()
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes a checkpoint to a temporary file beside it, then renames it over the old one.
+
+    A crash or a second Ctrl-C while saving leaves the previous checkpoint, never a half-written file.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        try:
+            with open(partial, "wb") as file:
+                torch.save(checkpoint, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)

@@ -7,6 +7,7 @@ import torch
 from pytorch_lightning import Trainer
 
 import gan
+from gan.checkpoint import AtomicCheckpointIO
 from gan.data import FashionMNISTDataModule
 from gan.module import GAN
 
@@ -97,3 +98,20 @@ def test_load_generator_rebuilds_from_the_checkpoint_alone(model: str, tmp_path:
     module.generator.eval()
     z = torch.randn(4, 100)
     assert torch.equal(generator(z), module.generator(z))
+
+
+class Unpicklable:
+    def __reduce__(self):
+        raise RuntimeError("crash while saving")
+
+
+def test_checkpoint_write_is_atomic(tmp_path: Path) -> None:
+    path = tmp_path / "last.ckpt"
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"step": 1}, path)
+    with pytest.raises(RuntimeError, match="crash while saving"):
+        io.save_checkpoint({"step": 2, "broken": Unpicklable()}, path)
+    assert torch.load(path) == {"step": 1}  # the previous checkpoint, intact
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no partial file left behind
+    io.save_checkpoint({"step": 3}, path)
+    assert torch.load(path) == {"step": 3}
