@@ -5,13 +5,12 @@ import sys
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from gan.errors import UserError
-from gan.training import mixed_precision, run_dir, train
+from gan.training import register_resolvers, train
 
-OmegaConf.register_new_resolver("gan_mixed_precision", mixed_precision)
-OmegaConf.register_new_resolver("gan_run_dir", run_dir)
+register_resolvers()
 failed_runs: list[str] = []
 
 

@@ -74,6 +74,7 @@ class FashionMNISTDataModule(LightningDataModule):
         batch_size: int = 64,
         download: bool = True,
         num_workers: int = 0,
+        pin_memory: bool = False,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -83,6 +84,7 @@ class FashionMNISTDataModule(LightningDataModule):
         self.batch_size = batch_size
         self.download = download
         self.num_workers = num_workers
+        self.pin_memory = pin_memory
         self.train_set: TensorBatches | None = None
         self.test_set: TensorBatches | None = None
 
@@ -152,7 +154,9 @@ class FashionMNISTDataModule(LightningDataModule):
         sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
         batches = BatchSampler(sampler, self.batch_size, drop_last=drop_last)
         # batch_size=None: each "item" the sampler yields is a whole batch of indices
-        return DataLoader(dataset, sampler=batches, batch_size=None, num_workers=self.num_workers)
+        return DataLoader(
+            dataset, sampler=batches, batch_size=None, num_workers=self.num_workers, pin_memory=self.pin_memory
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True, drop_last=True)

@@ -10,11 +10,12 @@ import torch
 from hydra.experimental.callback import Callback as HydraCallback
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning import seed_everything
+from pytorch_lightning import Callback, LightningDataModule, Trainer, seed_everything
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from gan.checkpoint import read_checkpoint
 from gan.errors import UserError
+from gan.module import GAN
 
 
 def mixed_precision() -> str:
@@ -85,19 +86,31 @@ def check_config(cfg: DictConfig) -> None:
         raise UserError(f"data.batch_size must be a positive integer, got {batch_size!r}")
 
 
-def train(cfg: DictConfig) -> None:
-    """Train the GAN that ``cfg`` describes; every output lands in Hydra's run folder."""
+def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[LightningDataModule, GAN, Trainer]:
+    """The data module, model and trainer (with its callbacks and logger) that ``cfg`` describes."""
     check_config(cfg)
-    ckpt_path = resume_checkpoint(cfg)
     seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
-    callbacks = [instantiate(callback) for callback in cfg.callbacks.values()]
+    callbacks = [instantiate(callback) for callback in cfg.callbacks.values()] + list(extra_callbacks)
     logger = instantiate(cfg.logger)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    return datamodule, model, trainer
+
+
+def train(cfg: DictConfig) -> None:
+    """Train the GAN that ``cfg`` describes; every output lands in Hydra's run folder."""
+    ckpt_path = resume_checkpoint(cfg)
+    datamodule, model, trainer = build(cfg)
     # our checkpoints hold configs and random states, which weights-only loading refuses; read_checkpoint checked it
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
     except SIGTERMException as stop:  # Lightning's SystemExit with status 0; a killed run must not look successful
         raise SystemExit(128 + signal.SIGTERM) from stop
+
+
+def register_resolvers() -> None:
+    """The ``${gan_...:}`` resolvers the configs use; call before Hydra composes them."""
+    OmegaConf.register_new_resolver("gan_mixed_precision", mixed_precision, replace=True)
+    OmegaConf.register_new_resolver("gan_run_dir", run_dir, replace=True)

@@ -9,6 +9,7 @@ from pytorch_lightning import Trainer
 import gan
 from gan.checkpoint import AtomicCheckpointIO
 from gan.data import FashionMNISTDataModule
+from gan.errors import UserError
 from gan.module import GAN
 
 
@@ -115,3 +116,30 @@ def test_checkpoint_write_is_atomic(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no partial file left behind
     io.save_checkpoint({"step": 3}, path)
     assert torch.load(path) == {"step": 3}
+
+
+@pytest.mark.parametrize(("scaling", "expected_lr"), [("none", 2e-4), ("linear", 8e-4), ("sqrt", 4e-4)])
+def test_lr_scaling_for_larger_batches(scaling: str, expected_lr: float) -> None:
+    module = GAN(
+        {"_target_": "gan.nets.mlp.Generator"}, {"_target_": "gan.nets.mlp.Discriminator"},
+        batch_size=256, lr_scaling=scaling,
+    )  # fmt: skip
+    assert [opt.param_groups[0]["lr"] for opt in module.configure_optimizers()] == pytest.approx([expected_lr] * 2)
+
+
+def test_unknown_lr_scaling_is_refused() -> None:
+    with pytest.raises(UserError, match="model.lr_scaling must be one of none, linear, sqrt, got 'cubic'"):
+        GAN({"_target_": "gan.nets.mlp.Generator"}, {"_target_": "gan.nets.mlp.Discriminator"}, lr_scaling="cubic")
+
+
+def test_channels_last_keeps_the_maths(fake_data_root: Path) -> None:
+    plain, fast = make_gan("conv"), make_gan("conv")
+    fast.load_state_dict(plain.state_dict())
+    fast.hparams.channels_last = True
+    fast.on_fit_start()
+    assert fast.discriminator.conv2.weight.is_contiguous(memory_format=torch.channels_last)
+    plain.eval(), fast.eval()
+    z = torch.randn(8, 100)
+    torch.testing.assert_close(fast.generator(z), plain.generator(z), atol=1e-5, rtol=1e-4)
+    images = plain.generator(z).contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(fast.discriminator(images), plain.discriminator(images), atol=1e-5, rtol=1e-4)
