@@ -78,16 +78,31 @@ def check_latent_config(latent: DictConfig, latent_dim: int) -> dict[str, Any]:
     for dim in dims:
         if not 0 <= dim < latent_dim:
             raise UserError(f"latent.dims: {dim} is outside [0, {latent_dim}) (this model has {latent_dim} numbers)")
-    for name in ("num_images", "random_directions", "sefa_directions"):
+    values = _numbers("latent.values", latent["values"])
+    for name, chosen in (("latent.dims", dims), ("latent.values", values)):
+        if len(set(chosen)) < len(chosen):
+            raise UserError(f"{name} lists a number twice: {chosen}")
+    for name, least in (("num_images", 2), ("random_directions", 1), ("sefa_directions", 1), ("seed", 0)):
         count = latent[name]
-        if isinstance(count, bool) or not isinstance(count, int) or count < (2 if name == "num_images" else 1):
-            raise UserError(f"latent.{name} must be an integer of at least {2 if name == 'num_images' else 1}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < least:
+            raise UserError(f"latent.{name} must be an integer of at least {least}, got {count!r}")
     return {
         "dims": dims,
-        "values": _numbers("latent.values", latent["values"]),
-        "traversal": sorted(_numbers("latent.traversal", latent.traversal)),
+        "values": values,
+        "traversal": sorted(set(_numbers("latent.traversal", latent.traversal))),
         "sefa_directions": min(latent.sefa_directions, latent_dim),
     }
+
+
+def choose_device(device: str) -> str:
+    """``auto`` (a GPU when there is one), ``cpu`` or ``cuda``, checked against this machine."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise UserError(f"device must be auto, cpu or cuda, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("device=cuda needs an NVIDIA GPU, but torch.cuda.is_available() is False here; use device=cpu")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 def measure(
@@ -283,7 +298,7 @@ def analyze(cfg: DictConfig) -> Path:
         raise UserError(f"report.lang must be en or zh, got {cfg.report.lang!r}")
     if cfg.ckpt is None:
         raise UserError("give the checkpoint: ckpt=PATH (a .ckpt file or a run folder) or ckpt=latest")
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    device = choose_device(cfg.device)
     ckpt_file, run_dir = resolve_checkpoint(cfg.ckpt)
     checkpoint = read_checkpoint(ckpt_file, "cpu")
     generator = generator_from_checkpoint(checkpoint, device)

@@ -149,6 +149,11 @@ class FashionMNISTDataModule(LightningDataModule):
         if self.train_set is None:
             self.train_set = self.load_split("train")
             self.test_set = self.load_split("test")
+        if len(self.train_set) < self.batch_size:
+            raise UserError(
+                f"data.batch_size {self.batch_size} is larger than the {len(self.train_set)} training images"
+                " (the last partial batch is dropped, so no batch would be left)"
+            )
 
     def _loader(self, dataset: TensorBatches, shuffle: bool, drop_last: bool) -> DataLoader:
         sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)

@@ -81,6 +81,8 @@ def check_config(cfg: DictConfig) -> None:
     max_epochs = cfg.trainer.max_epochs
     if not isinstance(max_epochs, int) or isinstance(max_epochs, bool) or max_epochs < 1:
         raise UserError(f"trainer.max_epochs must be a positive integer, got {max_epochs!r}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise UserError(f"seed must be a non-negative integer, got {cfg.seed!r}")
     batch_size = cfg.data.batch_size
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise UserError(f"data.batch_size must be a positive integer, got {batch_size!r}")
