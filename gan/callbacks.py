@@ -6,18 +6,15 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import torch
+from matplotlib.figure import Figure  # the object API draws straight to PNG, with no GUI backend
+from pytorch_lightning import Callback, LightningModule, Trainer
+from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.utilities import rank_zero_only
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+from torchvision.utils import make_grid, save_image
 
-matplotlib.use("Agg")  # runs write PNG files; no screen is needed
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from pytorch_lightning import Callback, LightningModule, Trainer  # noqa: E402
-from pytorch_lightning.loggers import TensorBoardLogger  # noqa: E402
-from pytorch_lightning.utilities import rank_zero_only  # noqa: E402
-from pytorch_lightning.utilities.exceptions import SIGTERMException  # noqa: E402
-from torchvision.utils import make_grid, save_image  # noqa: E402
-
-from gan.errors import DivergenceError  # noqa: E402
+from gan.errors import DivergenceError
 
 
 def _tensorboard(trainer: Trainer):
@@ -130,7 +127,8 @@ class LossCurve(Callback):
     def plot(self) -> None:
         if not self.d_losses:
             return
-        fig, ax = plt.subplots(figsize=(8, 4.5))
+        fig = Figure(figsize=(8, 4.5))
+        ax = fig.subplots()
         steps = range(1, len(self.d_losses) + 1)
         for name, losses, color in (("D loss", self.d_losses, "tab:red"), ("G loss", self.g_losses, "tab:blue")):
             ax.plot(steps, losses, color=color, alpha=0.2, linewidth=0.6)
@@ -153,7 +151,6 @@ class LossCurve(Callback):
         fig.tight_layout()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(self.path, dpi=120)
-        plt.close(fig)
 
 
 class SaveOnInterrupt(Callback):

@@ -2,12 +2,9 @@
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torchvision.utils import make_grid  # noqa: E402
+import torch
+from matplotlib.figure import Figure  # the object API draws straight to PNG, with no GUI backend
+from torchvision.utils import make_grid
 
 DPI = 100
 PADDING = 2
@@ -21,7 +18,7 @@ def image_grid(rows: list[torch.Tensor], row_labels: list[str], col_labels: list
     grid = make_grid(torch.cat(rows), nrow=ncols, padding=PADDING, normalize=True, value_range=(-1, 1), pad_value=1)
     grid_w, grid_h = ncols * TILE_PX, nrows * TILE_PX
     width, height = LEFT_PX + grid_w + RIGHT_PX, TOP_PX + grid_h + BOTTOM_PX
-    fig = plt.figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
     ax = fig.add_axes((LEFT_PX / width, BOTTOM_PX / height, grid_w / width, grid_h / height))
     ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest", aspect="auto")
     centres = [(index + 0.5) * (28 + PADDING) + PADDING / 2 for index in range(max(nrows, ncols))]
@@ -34,4 +31,3 @@ def image_grid(rows: list[torch.Tensor], row_labels: list[str], col_labels: list
     fig.suptitle(title, fontsize=10, y=1 - 8 / height, va="top")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)

@@ -106,7 +106,8 @@ class GAN(LightningModule):
         """
         self._epoch_sums = stats if self._epoch_sums is None else self._epoch_sums + stats
         self._epoch_batches += 1
-        if (self.global_step // 2) % self.trainer.log_every_n_steps == self.trainer.log_every_n_steps - 1:
+        every = self.trainer.log_every_n_steps  # 0 turns step logging off
+        if every and (self.global_step // 2) % every == every - 1:
             names = [f"{name}_step" for name in STAT_NAMES]
             self.log_dict(dict(zip(names[:2], stats[:2], strict=True)), on_step=True, on_epoch=False, prog_bar=True)
             self.log_dict(dict(zip(names[2:], stats[2:], strict=True)), on_step=True, on_epoch=False)
