@@ -14,7 +14,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torchmetrics.functional import pearson_corrcoef, spearman_corrcoef
 
 from gan.callbacks import LossCurve
-from gan.checkpoint import generator_from_checkpoint, read_checkpoint
+from gan.checkpoint import generator_from_checkpoint, model_name, read_checkpoint
 from gan.errors import UserError
 from gan.figures import image_grid
 from gan.latent import (
@@ -325,7 +325,7 @@ def analyze(cfg: DictConfig) -> Path:
     models_text, has_loss_curve = write_run_artefacts(checkpoint, out_dir)
     study.metrics.update(
         checkpoint=str(ckpt_file),
-        model=checkpoint["hyper_parameters"]["generator"]["_target_"],
+        model=model_name(checkpoint["hyper_parameters"]["generator"]["_target_"]),
         epochs_trained=checkpoint.get("epoch", -1) + 1,
         latent_dim=latent_dim,
         has_batchnorm=any(isinstance(module, _BatchNorm) for module in generator.modules()),

@@ -16,6 +16,11 @@ from gan.errors import UserError
 from gan.module import CHECKPOINT_FORMAT
 
 
+def model_name(target: str) -> str:
+    """The ``model=`` choice of a network's ``_target_``: ``gan.nets.conv.Generator`` -> ``conv``."""
+    return target.rsplit(".", 2)[-2]
+
+
 def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a ``.ckpt`` file of this project, or raise a UserError that says what is wrong with it."""
     path = Path(path)

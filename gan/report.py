@@ -339,8 +339,7 @@ def build_report(metrics: dict[str, Any], models_text: str, figures: list[str], 
     """The report as Markdown, in ``lang`` (``en`` or ``zh``)."""
     text = TEXT[lang]
     setup = text["setup"].format(
-        **{key: metrics[key] for key in ("checkpoint", "latent_dim", "num_images", "noise", "dims", "device")},
-        model=metrics["model"].rsplit(".", 2)[-2],
+        **{key: metrics[key] for key in ("checkpoint", "model", "latent_dim", "num_images", "noise", "dims", "device")},
         epochs=metrics["epochs_trained"],
         values=", ".join(f"{value:g}" for value in metrics["values"]),
         visible=VISIBLE,

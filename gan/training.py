@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning import Callback, LightningDataModule, Trainer, seed_everything
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from gan.checkpoint import read_checkpoint
+from gan.checkpoint import model_name, read_checkpoint
 from gan.errors import UserError
 from gan.module import GAN
 
@@ -47,11 +47,6 @@ class OutputDirCheck(HydraCallback):
             sys.exit(1)
 
 
-def _model_name(target: str) -> str:
-    """``gan.nets.conv.Generator`` -> ``conv``."""
-    return target.rsplit(".", 2)[-2]
-
-
 def resume_checkpoint(cfg: DictConfig) -> str | None:
     """The checkpoint to continue from (``resume=RUN`` or ``ckpt_path=FILE``), checked against this run's model."""
     if cfg.resume and cfg.ckpt_path:
@@ -64,8 +59,8 @@ def resume_checkpoint(cfg: DictConfig) -> str | None:
         saved_target, target = saved[net]["_target_"], cfg.model[net]["_target_"]
         if saved_target != target:
             raise UserError(
-                f"{path} holds a model={_model_name(saved_target)} {net}, but this run builds"
-                f" model={_model_name(target)}; add model={_model_name(saved_target)}"
+                f"{path} holds a model={model_name(saved_target)} {net}, but this run builds"
+                f" model={model_name(target)}; add model={model_name(saved_target)}"
             )
     if saved["latent_dim"] != cfg.model.latent_dim:
         raise UserError(f"{path} has latent size {saved['latent_dim']}, this run {cfg.model.latent_dim}")
