@@ -134,15 +134,15 @@ def measure(
         for dim in dims:
             images = generate(generator, set_number(noise, dim, value))
             study.images[f"value_{value:g}"].append(images)
-            change = float(image_change(images, base_images).mean())
+            change, row_diversity = float(image_change(images, base_images).mean()), diversity(images)
             rows.append(
                 {
                     "value": value,
                     "dim": dim,
                     "change": change,
                     "change_vs_base_diversity": change / base_diversity,
-                    "diversity": diversity(images),
-                    "diversity_ratio": diversity(images) / base_diversity,
+                    "diversity": row_diversity,
+                    "diversity_ratio": row_diversity / base_diversity,
                     "weight_ratio": abs(value) * float(weight_norms[dim]) / typical_wz,
                 }
             )
@@ -156,26 +156,35 @@ def measure(
         "weight_norm": weight_norms.tolist(),
         "spearman_sensitivity_vs_weight_norm": float(spearman_corrcoef(number_sensitivity, weight_norms)),
         "random_sensitivity": random_sensitivity.tolist(),
+        "random_sensitivity_p5": float(random_sensitivity.quantile(0.05)),
+        "random_sensitivity_p95": float(random_sensitivity.quantile(0.95)),
     }
-    study.metrics["random_directions"] = _random_direction_study(generator, noise, base_images, directions, values)
-    study.metrics["numbers"] = _traversal(study, generator, noise, base_images, dims, traversal)
-    ranks = torch.argsort(weight_norms, descending=True).tolist()
+    study.metrics["random_directions"] = _random_direction_study(
+        generator, noise, base_images, base_diversity, directions, values
+    )
+    study.metrics["numbers"] = _traversal(study, generator, noise, base_images, base_diversity, dims, traversal)
+    norm_order = torch.argsort(weight_norms, descending=True).tolist()
+    sensitivity_order = torch.argsort(number_sensitivity, descending=True).tolist()
     for dim in dims:
         study.metrics["numbers"][str(dim)].update(
             weight_norm=float(weight_norms[dim]),
-            weight_norm_rank=ranks.index(dim) + 1,
+            weight_norm_rank=norm_order.index(dim) + 1,
             sensitivity=float(number_sensitivity[dim]),
-            sensitivity_rank=torch.argsort(number_sensitivity, descending=True).tolist().index(dim) + 1,
+            sensitivity_rank=sensitivity_order.index(dim) + 1,
         )
     study.metrics["sefa"] = _sefa(study, generator, noise, weight, traversal, num_sefa, number_sensitivity, dims)
     return study
 
 
 def _random_direction_study(
-    generator: torch.nn.Module, noise: torch.Tensor, base_images: torch.Tensor, directions: torch.Tensor, values: list
+    generator: torch.nn.Module,
+    noise: torch.Tensor,
+    base_images: torch.Tensor,
+    base_diversity: float,
+    directions: torch.Tensor,
+    values: list,
 ) -> list[dict[str, float]]:
     """The null baseline: the same change of value along random unit directions instead of single numbers."""
-    base_diversity = diversity(base_images)
     results = []
     for value in values:
         moved = torch.cat([set_direction(noise, direction, value) for direction in directions])
@@ -201,11 +210,11 @@ def _traversal(
     generator: torch.nn.Module,
     noise: torch.Tensor,
     base_images: torch.Tensor,
+    base_diversity: float,
     dims: list,
     traversal: list,
 ) -> dict[str, dict]:
     """Each chosen number swept over ``traversal``; the figure shows the first noise vector, the numbers use all."""
-    base_diversity = diversity(base_images)
     numbers, study.images["traversal"] = {}, []
     for dim in dims:
         sweep = generate(generator, torch.cat([set_number(noise, dim, value) for value in traversal]))

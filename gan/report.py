@@ -299,8 +299,8 @@ def _number_paragraph(dim: int, metrics: dict[str, Any], lang: str, text: dict[s
 
 def _all_numbers_paragraph(metrics: dict[str, Any], text: dict[str, str]) -> str:
     numbers = metrics["all_numbers"]
-    sensitivity, random = numbers["sensitivity"], sorted(numbers["random_sensitivity"])
-    low, high = random[int(0.05 * (len(random) - 1))], random[int(round(0.95 * (len(random) - 1)))]
+    sensitivity, random = numbers["sensitivity"], numbers["random_sensitivity"]
+    low, high = numbers["random_sensitivity_p5"], numbers["random_sensitivity_p95"]
     inside = sum(low <= value <= high for value in sensitivity) / len(sensitivity)
     rho = numbers["spearman_sensitivity_vs_weight_norm"]
     return text["all"].format(
@@ -311,8 +311,8 @@ def _all_numbers_paragraph(metrics: dict[str, Any], text: dict[str, str]) -> str
         rho=rho,
         rho_text=text["rho_strong" if rho >= 0.7 else "rho_moderate" if rho >= 0.3 else "rho_weak"],
         num_random=len(random),
-        r_min=random[0],
-        r_max=random[-1],
+        r_min=min(random),
+        r_max=max(random),
         r_mean=sum(random) / len(random),
         inside=inside,
         special=text["special_no" if inside >= 0.8 else "special_yes"],
