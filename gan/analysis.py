@@ -15,7 +15,7 @@ from torchmetrics.functional import pearson_corrcoef, spearman_corrcoef
 
 from gan.callbacks import LossCurve
 from gan.checkpoint import generator_from_checkpoint, model_name, read_checkpoint
-from gan.errors import UserError
+from gan.errors import UserError, require_int
 from gan.figures import image_grid
 from gan.latent import (
     custom_noise,
@@ -83,9 +83,7 @@ def check_latent_config(latent: DictConfig, latent_dim: int) -> dict[str, Any]:
         if len(set(chosen)) < len(chosen):
             raise UserError(f"{name} lists a number twice: {chosen}")
     for name, least in (("num_images", 2), ("random_directions", 1), ("sefa_directions", 1), ("seed", 0)):
-        count = latent[name]
-        if isinstance(count, bool) or not isinstance(count, int) or count < least:
-            raise UserError(f"latent.{name} must be an integer of at least {least}, got {count!r}")
+        require_int(f"latent.{name}", latent[name], least)
     return {
         "dims": dims,
         "values": values,

@@ -10,7 +10,7 @@ from pytorch_lightning import LightningDataModule
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 from torchvision.datasets import FashionMNIST
 
-from gan.errors import UserError
+from gan.errors import UserError, require_int
 
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 SPLIT_FILES = {
@@ -77,8 +77,7 @@ class FashionMNISTDataModule(LightningDataModule):
         pin_memory: bool = False,
     ) -> None:
         super().__init__()
-        if batch_size < 1:
-            raise UserError(f"data.batch_size must be a positive integer, got {batch_size}")
+        require_int("data.batch_size", batch_size, least=1)
         self.root = Path(root).expanduser()
         self.system_dir = Path(system_dir).expanduser()
         self.batch_size = batch_size

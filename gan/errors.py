@@ -1,5 +1,7 @@
 """Errors caused by the user's input or machine, reported as one line without a traceback."""
 
+from typing import Any
+
 
 class UserError(Exception):
     """A problem the user can fix; the entry points print its message and exit with status 1."""
@@ -7,3 +9,11 @@ class UserError(Exception):
 
 class DivergenceError(UserError):
     """A loss became NaN or infinite: the run stops, keeping the checkpoints saved before."""
+
+
+def require_int(name: str, value: Any, least: int) -> int:
+    """``value`` if it is an integer of at least ``least``, else a UserError naming ``name`` and the value."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        allowed = {0: "a non-negative integer", 1: "a positive integer"}.get(least, f"an integer of at least {least}")
+        raise UserError(f"{name} must be {allowed}, got {value!r}")
+    return value

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback as HydraCallback
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -14,7 +15,7 @@ from pytorch_lightning import Callback, LightningDataModule, Trainer, seed_every
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from gan.checkpoint import model_name, read_checkpoint
-from gan.errors import UserError
+from gan.errors import UserError, require_int
 from gan.module import GAN
 
 
@@ -73,25 +74,29 @@ def check_config(cfg: DictConfig) -> None:
         raise UserError(
             "hardware=gpu needs an NVIDIA GPU with CUDA, but torch.cuda.is_available() is False here; use hardware=cpu"
         )
-    max_epochs = cfg.trainer.max_epochs
-    if not isinstance(max_epochs, int) or isinstance(max_epochs, bool) or max_epochs < 1:
-        raise UserError(f"trainer.max_epochs must be a positive integer, got {max_epochs!r}")
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
-        raise UserError(f"seed must be a non-negative integer, got {cfg.seed!r}")
-    batch_size = cfg.data.batch_size
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise UserError(f"data.batch_size must be a positive integer, got {batch_size!r}")
+    require_int("trainer.max_epochs", cfg.trainer.max_epochs, least=1)
+    require_int("seed", cfg.seed, least=0)
+
+
+def _instantiate(config: DictConfig, **kwargs: Any) -> Any:
+    """Hydra's ``instantiate``, letting a UserError of the built object through instead of Hydra's wrapper."""
+    try:
+        return instantiate(config, **kwargs)
+    except InstantiationException as error:
+        if isinstance(error.__cause__, UserError):
+            raise error.__cause__ from None
+        raise
 
 
 def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[LightningDataModule, GAN, Trainer]:
     """The data module, model and trainer (with its callbacks and logger) that ``cfg`` describes."""
     check_config(cfg)
     seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model)
-    callbacks = [instantiate(callback) for callback in cfg.callbacks.values()] + list(extra_callbacks)
-    logger = instantiate(cfg.logger)
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+    datamodule = _instantiate(cfg.data)
+    model = _instantiate(cfg.model)
+    callbacks = [_instantiate(callback) for callback in cfg.callbacks.values()] + list(extra_callbacks)
+    logger = _instantiate(cfg.logger)
+    trainer = _instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     return datamodule, model, trainer
 

@@ -182,7 +182,7 @@ BAD_INPUTS = [
     ("latent.noise_file={same}", "the noise vectors all give the same image"),
     ("report.lang=fr", "report.lang must be en or zh"),
     ("latent.values=[10,10]", "latent.values lists a number twice"),
-    ("latent.seed=abc", "latent.seed must be an integer of at least 0, got 'abc'"),
+    ("latent.seed=abc", "latent.seed must be a non-negative integer, got 'abc'"),
     ("latent.num_images=1", "latent.num_images must be an integer of at least 2"),
     ("device=tpu", "device must be auto, cpu or cuda, got 'tpu'"),
 ]
