@@ -171,6 +171,6 @@ class SaveOnInterrupt(Callback):
         if trainer.is_global_zero:
             print(
                 f"\ninterrupted in epoch {trainer.current_epoch}: saved {self.path};"
-                f" continue with: python train.py resume={self.path.parent.parent} ...(the same overrides)",
+                f" continue with: python train.py resume={self.path.parent.parent} and the same overrides as this run",
                 flush=True,
             )

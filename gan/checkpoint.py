@@ -30,7 +30,8 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
         # our own checkpoints hold the networks' Hydra configs, which weights_only loading refuses
         checkpoint = torch.load(path, map_location=device, weights_only=False)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
-        raise UserError(f"corrupt or unreadable checkpoint {path}: {error}") from error
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(f"corrupt or unreadable checkpoint {path}: {reason}") from error
     if not isinstance(checkpoint, dict) or "gan_format" not in checkpoint:
         raise UserError(f"{path} is not a checkpoint of this project (no 'gan_format' entry)")
     if checkpoint["gan_format"] != CHECKPOINT_FORMAT:
