@@ -3,6 +3,7 @@
 import gzip
 import os
 import shutil
+import zlib
 from pathlib import Path
 
 import torch
@@ -45,9 +46,12 @@ def _decompress(source: Path, target: Path) -> None:
     try:
         with opener(source, "rb") as src, open(partial, "wb") as dst:
             shutil.copyfileobj(src, dst)
-    except (OSError, EOFError) as error:
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:  # BadGzipFile is an OSError: caught first
         partial.unlink(missing_ok=True)
         raise UserError(f"corrupt Fashion-MNIST file {source}: {error}") from error
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise UserError(f"cannot write {target}: {error.strerror}; set data.root to a writable folder") from error
     os.replace(partial, target)
 
 
@@ -106,7 +110,12 @@ class FashionMNISTDataModule(LightningDataModule):
             source = next((path for path in candidates if path.is_file()), None)
             if source is None:
                 return False
-            self.raw_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.raw_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise UserError(
+                    f"cannot create {self.raw_dir}: {error.strerror}; set data.root to a writable folder"
+                ) from error
             _decompress(source, target)
         return True
 

@@ -25,6 +25,11 @@ BAD_INPUTS = [
     ("batch larger than the data", ["data.batch_size=1000"], ["data.batch_size 1000 is larger than the 96"]),
     ("truncated data file", ["data.root={truncated_data}"], ["corrupt Fashion-MNIST file", "train-images-idx3-ubyte"]),
     ("no data", ["data.root={tmp}/empty"], ["Fashion-MNIST not found", "apt-get install dataset-fashion-mnist"]),
+    (
+        "unwritable data folder",
+        ["data.root=/proc/fmnist", "data.system_dir={data}/FashionMNIST/raw"],
+        ["cannot create /proc/fmnist/FashionMNIST/raw", "set data.root to a writable folder"],
+    ),
     ("unwritable output folder", ["hydra.run.dir=/proc/no/run"], ["cannot write the output folder /proc/no/run"]),
     ("checkpoint of another model", ["model=conv", "ckpt_path={mlp_ckpt}"], ["holds a model=mlp", "add model=mlp"]),
     ("checkpoint of another version", ["ckpt_path={old_ckpt}"], ["has checkpoint format 0, this code reads format 1"]),
