@@ -15,6 +15,8 @@ from torchmetrics.functional import pearson_corrcoef, spearman_corrcoef
 
 from gan.callbacks import LossCurve
 from gan.checkpoint import generator_from_checkpoint, model_name, read_checkpoint
+from gan.classifier import CLASS_NAMES, load_classifier
+from gan.data import FashionMNISTDataModule
 from gan.errors import UserError, require_int
 from gan.figures import image_grid
 from gan.latent import (
@@ -255,6 +257,27 @@ def _sefa(
     }
 
 
+def add_classes(study: Study, settings: dict[str, Any], classes: DictConfig) -> None:
+    """The classifier's class for every studied image, and how many images of each row changed class.
+
+    Without the data to train the classifier on, the class column is left out, with the reason in metrics.json.
+    """
+    datamodule = FashionMNISTDataModule(root=classes.data_root, system_dir=classes.system_dir, download=False)
+    try:
+        classifier = load_classifier(datamodule)
+    except UserError as error:
+        print(f"class column left out: {error}")
+        study.metrics["classes_left_out"] = str(error)
+        return
+    base_classes = classifier.predict(study.images["base"][0])
+    study.metrics["base_classes"] = [CLASS_NAMES[index] for index in base_classes]
+    for row in study.metrics["study"]:
+        images = study.images[f"value_{row['value']:g}"][settings["dims"].index(row["dim"])]
+        row_classes = classifier.predict(images)
+        row["classes"] = [CLASS_NAMES[index] for index in row_classes]
+        row["class_changes"] = int((row_classes != base_classes).sum())
+
+
 def write_figures(study: Study, settings: dict[str, Any], out_dir: Path) -> list[str]:
     """The PNG figures of the study; returns their file names."""
     dims, values, traversal = settings["dims"], settings["values"], settings["traversal"]
@@ -328,6 +351,8 @@ def analyze(cfg: DictConfig) -> Path:
         generator, noise, settings["dims"], settings["values"], settings["traversal"],
         cfg.latent.random_directions, settings["sefa_directions"], cfg.latent.seed,
     )  # fmt: skip
+    if cfg.classes.enabled:
+        add_classes(study, settings, cfg.classes)
     figures = write_figures(study, settings, out_dir)
     models_text, has_loss_curve = write_run_artefacts(checkpoint, out_dir)
     study.metrics.update(

@@ -38,8 +38,10 @@ TEXT = {
         "h_table": "## Measurements",
         "table_head": (
             "| value | number | change | change / base diversity | row diversity / base | "
-            "\\|v\\|·‖W[:, i]‖ / typical ‖Wz‖ |\n|---|---|---|---|---|---|"
+            "\\|v\\|·‖W[:, i]‖ / typical ‖Wz‖ |"
         ),
+        "class_head": " images that changed class |",
+        "value_classes": " By the project's classifier, {changed} of the {total} images are now of another class.",
         "h_values": "## What each value does",
         "value": (
             "**Value {value:g}.** Setting one number to {value:g} changes the images by {change_mean:.3f} on average"
@@ -128,10 +130,9 @@ TEXT = {
         "grid_intro": "每幅图把每个噪声向量的一个随机数设为同一个值(行:哪个随机数,列:哪个噪声向量);"
         "`latent_grid.png` 在基准行下方给出全部各行。",
         "h_table": "## 测量结果",
-        "table_head": (
-            "| 取值 | 随机数 | 变化 | 变化 / 基准多样性 | 行多样性 / 基准 | \\|v\\|·‖W[:, i]‖ / 典型 ‖Wz‖ |\n"
-            "|---|---|---|---|---|---|"
-        ),
+        "table_head": "| 取值 | 随机数 | 变化 | 变化 / 基准多样性 | 行多样性 / 基准 | \\|v\\|·‖W[:, i]‖ / 典型 ‖Wz‖ |",
+        "class_head": " 类别改变的图像数 |",
+        "value_classes": "按项目的分类器,{total} 张图中有 {changed} 张变成了其他类别。",
         "h_values": "## 各取值的效果",
         "value": (
             "**取值 {value:g}。** 把一个随机数设为 {value:g},图像平均变化 {change_mean:.3f}(从 z[{dim_min}] 的"
@@ -262,6 +263,9 @@ def _value_paragraph(value: float, metrics: dict[str, Any], text: dict[str, str]
         rand_p95=baseline["change_p95"],
         versus=_versus(changes, baseline, text),
     )
+    if "base_classes" in metrics:
+        changed = sum(row["class_changes"] for row in rows)
+        paragraph += text["value_classes"].format(changed=changed, total=sum(len(row["classes"]) for row in rows))
     return paragraph, text["summary_value"].format(value=value, effect=effect, rows=row_state)
 
 
@@ -353,9 +357,12 @@ def build_report(metrics: dict[str, Any], models_text: str, figures: list[str], 
     parts.append("![loss curve](loss_curve.png)" if has_loss_curve else text["no_loss"])
     parts += [text["h_base"], "![base](base.png)", text["h_grid"], text["grid_intro"]]
     parts += [f"![{name}]({name})" for name in figures if name.startswith("value_")] + ["![grid](latent_grid.png)"]
-    table = [text["table_head"]] + [
+    has_classes = "base_classes" in metrics
+    columns = 7 if has_classes else 6
+    table = [text["table_head"] + (text["class_head"] if has_classes else ""), "|---" * columns + "|"] + [
         f"| {row['value']:g} | z[{row['dim']}] | {row['change']:.4f} | {row['change_vs_base_diversity']:.0%} |"
         f" {row['diversity_ratio']:.0%} | {row['weight_ratio']:.2f} |"
+        + (f" {row['class_changes']} / {len(row['classes'])} |" if has_classes else "")
         for row in metrics["study"]
     ]
     parts += [text["h_table"], "\n".join(table), text["h_values"]]

@@ -108,15 +108,20 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def compose_analyze(*overrides: str):
+    """The analyze config, without the class column (its classifier has a test of its own)."""
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose(config_name="analyze", overrides=list(overrides))
+        defaults = [] if any(item.startswith("classes.enabled") for item in overrides) else ["classes.enabled=false"]
+        return compose(config_name="analyze", overrides=[*defaults, *overrides])
 
 
 def test_analyze_run_folder_writes_figures_metrics_and_report(trained_run: Path) -> None:
     keep = trained_run / "analysis" / "my_notes.txt"
     keep.parent.mkdir(exist_ok=True)
     keep.write_text("mine")
-    result = run_script(str(ROOT / "analyze.py"), f"ckpt={trained_run}", "latent.values=[1,10,100]")
+    result = run_script(
+        str(ROOT / "analyze.py"), f"ckpt={trained_run}", "latent.values=[1,10,100]",
+        f"classes.data_root={trained_run.parent / 'data'}", "classes.system_dir=/nonexistent",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     out = trained_run / "analysis"
     assert keep.read_text() == "mine"  # files of the user's are never deleted
@@ -132,8 +137,13 @@ def test_analyze_run_folder_writes_figures_metrics_and_report(trained_run: Path)
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["study"]) == 15 and len(metrics["all_numbers"]["sensitivity"]) == 100
     report = (out / "report.md").read_text()
+    assert len(metrics["base_classes"]) == 8
     for row in metrics["study"]:
         assert f"| {row['value']:g} | z[{row['dim']}] | {row['change']:.4f} |" in report
+        assert len(row["classes"]) == 8 and 0 <= row["class_changes"] <= 8
+        assert f"| {row['class_changes']} / 8 |" in report
+    changed_at_100 = sum(row["class_changes"] for row in metrics["study"] if row["value"] == 100)
+    assert f"{changed_at_100} of the 40 images are now of another class" in report
     rho = metrics["all_numbers"]["spearman_sensitivity_vs_weight_norm"]
     assert f"ρ = {rho:.2f}" in report
     assert f"{metrics['sefa']['energy_share']:.0%} of its energy" in report
@@ -222,3 +232,13 @@ def test_ckpt_latest_finds_the_newest_run(tmp_path: Path, monkeypatch: pytest.Mo
         Path("multirun/2026-11-26/09-00-00/1/checkpoints/last.ckpt"),
         Path("multirun/2026-11-26/09-00-00/1"),
     )
+
+
+def test_class_column_is_left_out_without_data(trained_run: Path, tmp_path: Path) -> None:
+    analyze(compose_analyze(
+        f"ckpt={trained_run}", f"out_dir={tmp_path}", "classes.enabled=true",
+        f"classes.data_root={tmp_path / 'nothing'}", "classes.system_dir=/nonexistent",
+    ))  # fmt: skip
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert "Fashion-MNIST not found" in metrics["classes_left_out"] and "base_classes" not in metrics
+    assert "changed class" not in (tmp_path / "report.md").read_text()

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import gan
+from gan.classifier import accuracy, load_classifier
 from gan.data import FashionMNISTDataModule
 from tests.conftest import ROOT, SYSTEM_DIR, run_script
 
@@ -55,3 +56,10 @@ def test_one_epoch_of_the_mlp_on_all_images(data_root: Path, tmp_path: Path) -> 
         images = generator(torch.randn(64, 100, generator=torch.Generator().manual_seed(0)))
     assert images.std(dim=0).mean() > 0.05  # images differ from each other
     assert images.flatten(1).std(dim=1).min() > 0.05  # and none is a flat grey
+
+
+def test_classifier_reaches_91_percent_on_the_test_split(data_root: Path) -> None:
+    data = FashionMNISTDataModule(root=str(data_root), download=False)
+    model = load_classifier(data)
+    data.setup("fit")
+    assert accuracy(model, data.test_set) >= 0.91
