@@ -24,6 +24,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning import Callback
 
+from gan.data import FashionMNISTDataModule
 from gan.training import build, register_resolvers
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -37,8 +38,8 @@ class Stopwatch(Callback):
     A project batch runs from one ``on_train_batch_start`` (after the hand-written step) to the next.
     """
 
-    def __init__(self, hand_written_step: Callable[[], None]) -> None:
-        self.hand_written_step = hand_written_step
+    def __init__(self) -> None:
+        self.hand_written_step: Callable[[], None] | None = None  # set once the data is loaded
         self.project_seconds: list[float] = []
         self.hand_seconds: list[float] = []
         self.batch_start: float | None = None
@@ -103,28 +104,27 @@ def hand_written_step(cfg: DictConfig, real_images: torch.Tensor) -> Callable[[]
     return step
 
 
-def compare(model: str, batches: int, overrides: list[str], out_dir: str) -> tuple[float, float, float, DictConfig]:
+def compare(
+    model: str, batches: int, overrides: list[str], out_dir: str
+) -> tuple[float, float, float, FashionMNISTDataModule]:
     """Images/s of the project's path (train.py's objects as configured) and of the hand-written loop, interleaved.
 
     Also returns the seconds of the project's epoch-end work (grid, loss curve, checkpoint), counted once per epoch.
     """
     cfg = compose_train(model, batches, overrides, out_dir)
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    real_images = datamodule.load_split("train").images[: cfg.data.batch_size]
-    stopwatch = Stopwatch(hand_written_step(cfg, real_images))
+    stopwatch = Stopwatch()
     datamodule, module, trainer = build(cfg, extra_callbacks=[stopwatch])
+    datamodule.prepare_data()
+    datamodule.setup("fit")  # loaded once: fit finds the data already in memory
+    stopwatch.hand_written_step = hand_written_step(cfg, datamodule.train_set.images[: cfg.data.batch_size])
     trainer.fit(module, datamodule=datamodule)
     project = images_per_second(stopwatch.project_seconds, cfg.data.batch_size, stopwatch.epoch_end_seconds)
     hand = images_per_second(stopwatch.hand_seconds, cfg.data.batch_size)
-    return project, hand, stopwatch.epoch_end_seconds, cfg
+    return project, hand, stopwatch.epoch_end_seconds, datamodule
 
 
-def data_loading(cfg) -> float:
+def data_loading(datamodule: FashionMNISTDataModule) -> float:
     """Batches/s of the data module's training loader alone, over one epoch."""
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
     start = time.perf_counter()
     count = sum(1 for _ in datamodule.train_dataloader())
     return count / (time.perf_counter() - start)
@@ -143,17 +143,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out_dir:
         for model in args.models:
             batches = args.batches_mlp if model == "mlp" else args.batches_conv
-            project, hand, epoch_end, cfg = compare(model, batches, args.overrides, out_dir)
+            project, hand, epoch_end, datamodule = compare(model, batches, args.overrides, out_dir)
             rows.append((model, batches, project, hand))
             print(f"{model}: project {project:,.0f} img/s (epoch-end work {epoch_end:.2f} s),"
                   f" hand-written {hand:,.0f} img/s, ratio {project / hand:.2f}")  # fmt: skip
-        loader = data_loading(cfg)
+        loader = data_loading(datamodule)
     print()
     print("| model | timed batches | project (img/s) | hand-written (img/s) | project / hand-written |")
     print("|---|---|---|---|---|")
     for model, batches, project, hand in rows:
         print(f"| {model} | {batches} | {project:,.0f} | {hand:,.0f} | {project / hand:.2f} |")
-    batch_size = cfg.data.batch_size
+    batch_size = datamodule.batch_size
     print(f"\ndata loading alone: {loader:,.0f} batches/s ({loader * batch_size:,.0f} img/s)")
     for model, _, project, _ in rows:
         print(f"  {loader / (project / batch_size):.0f}x the {model} training steps/s")
