@@ -6,7 +6,9 @@ Every measurement runs in this one process, on the real Fashion-MNIST (``data.ro
 configured batch size (64). Extra arguments are Hydra overrides of ``conf/train.yaml`` for the project's path.
 Each project batch is timed right after one hand-written step, so both see the same machine load. Throughput is for
 one 937-batch epoch, from the median time of a batch after a warm-up, plus, for the project, its epoch-end work
-(sample grid, loss curve, checkpoint). Prints the ratios and peak memory (RSS).
+(sample grid, loss curve, checkpoint, and the image metrics as often as a run of the model's default length makes
+them). The hand-written loop uses the same recipe (learning rates, loss, weight average). Prints the ratios and
+peak memory (RSS).
 """
 
 import argparse
@@ -18,13 +20,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 from pytorch_lightning import Callback
+from torch.optim.swa_utils import AveragedModel
 
+from gan.callbacks import ImageQuality
 from gan.data import FashionMNISTDataModule
+from gan.module import discriminator_loss, ema_with_warmup, generator_loss
 from gan.training import build, register_resolvers
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -70,36 +74,41 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def compose_train(model: str, batches: int, overrides: list[str], out_dir: str) -> DictConfig:
+def compose_train(model: str, overrides: list[str], out_dir: str) -> DictConfig:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(
-            config_name="train",
-            overrides=[f"model={model}", "trainer.max_epochs=1", f"+trainer.limit_train_batches={batches + WARMUP}",
-                       f"paths.output_dir={out_dir}", *overrides],
-        )  # fmt: skip
+        return compose(config_name="train", overrides=[f"model={model}", f"paths.output_dir={out_dir}", *overrides])
+
+
+def measurements_per_epoch(cfg: DictConfig) -> float:
+    """How often the image metrics run in a run of this config: measurements over epochs."""
+    epochs, every = cfg.trainer.max_epochs, cfg.metrics.every_n_epochs
+    return sum(1 for epoch in range(1, epochs + 1) if every and (epoch % every == 0 or epoch == epochs)) / epochs
 
 
 def hand_written_step(cfg: DictConfig, real_images: torch.Tensor) -> Callable[[], None]:
-    """One step of the same networks and optimisers in plain PyTorch, on one in-memory batch."""
-    generator, discriminator = instantiate(cfg.model.generator), instantiate(cfg.model.discriminator)
-    betas = tuple(cfg.model.betas)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.model.lr, betas=betas)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.model.lr, betas=betas)
-    ones = torch.ones(len(real_images), 1)
-    zeros = torch.zeros(len(real_images), 1)
+    """One step of the same networks, optimisers, losses and weight average in plain PyTorch, on one batch."""
+    model = cfg.model
+    generator, discriminator = instantiate(model.generator), instantiate(model.discriminator)
+    betas = tuple(model.betas)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=model.lr, betas=betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=model.lr_d, betas=betas)
+    ema = None
+    if model.ema_decay:
+        ema = AveragedModel(generator, multi_avg_fn=ema_with_warmup(model.ema_decay), use_buffers=True)
 
     def step() -> None:
-        fake_images = generator(torch.randn(len(real_images), cfg.model.latent_dim))
-        d_loss = F.binary_cross_entropy_with_logits(discriminator(real_images), ones) + (
-            F.binary_cross_entropy_with_logits(discriminator(fake_images.detach()), zeros)
-        )
+        fake_images = generator(torch.randn(len(real_images), model.latent_dim))
+        fake_logits = discriminator(fake_images.detach())
+        d_loss = discriminator_loss(discriminator(real_images), fake_logits, model.loss, 1 - model.label_smoothing)
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
-        g_loss = F.binary_cross_entropy_with_logits(discriminator(fake_images), ones)
+        g_loss = generator_loss(discriminator(fake_images), model.loss)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        if ema is not None:
+            ema.update_parameters(generator)
 
     return step
 
@@ -109,18 +118,25 @@ def compare(
 ) -> tuple[float, float, float, FashionMNISTDataModule]:
     """Images/s of the project's path (train.py's objects as configured) and of the hand-written loop, interleaved.
 
-    Also returns the seconds of the project's epoch-end work (grid, loss curve, checkpoint), counted once per epoch.
+    Also returns the seconds of the project's epoch-end work per epoch: grid, loss curve and checkpoint every epoch,
+    the image metrics (measured once here) as often as a run of the model's default length makes them.
     """
-    cfg = compose_train(model, batches, overrides, out_dir)
+    cfg = compose_train(model, overrides, out_dir)
+    metrics_share = measurements_per_epoch(cfg)
+    with open_dict(cfg):
+        cfg.trainer.max_epochs = 1
+        cfg.trainer.limit_train_batches = batches + WARMUP
     stopwatch = Stopwatch()
     datamodule, module, trainer = build(cfg, extra_callbacks=[stopwatch])
     datamodule.prepare_data()
     datamodule.setup("fit")  # loaded once: fit finds the data already in memory
     stopwatch.hand_written_step = hand_written_step(cfg, datamodule.train_set.images[: cfg.data.batch_size])
     trainer.fit(module, datamodule=datamodule)
-    project = images_per_second(stopwatch.project_seconds, cfg.data.batch_size, stopwatch.epoch_end_seconds)
+    metrics_seconds = sum(next(cb for cb in trainer.callbacks if isinstance(cb, ImageQuality)).seconds)
+    epoch_end = stopwatch.epoch_end_seconds - metrics_seconds + metrics_seconds * metrics_share
+    project = images_per_second(stopwatch.project_seconds, cfg.data.batch_size, epoch_end)
     hand = images_per_second(stopwatch.hand_seconds, cfg.data.batch_size)
-    return project, hand, stopwatch.epoch_end_seconds, datamodule
+    return project, hand, epoch_end, datamodule
 
 
 def data_loading(datamodule: FashionMNISTDataModule) -> float:

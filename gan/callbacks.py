@@ -1,8 +1,10 @@
 """Callbacks that leave the lab's artefacts in the run folder and in TensorBoard, and keep runs safe."""
 
+import csv
 import math
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,9 @@ from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torchvision.utils import make_grid, save_image
 
-from gan.errors import DivergenceError
+from gan.classifier import load_classifier
+from gan.errors import DivergenceError, UserError, require_int
+from gan.metrics import FEATURES, QualityMeter
 
 
 def _tensorboard(trainer: Trainer):
@@ -54,6 +58,70 @@ class SampleGrid(Callback):
         save_image(grid, self.samples_dir / f"epoch_{trainer.current_epoch:03d}.png")
         if (writer := _tensorboard(trainer)) is not None:
             writer.add_image("samples/fixed_noise", grid, global_step=trainer.current_epoch)
+
+
+class ImageQuality(Callback):
+    """FID, KID and class coverage of ``num_samples`` generated images against the test split.
+
+    Measured after every ``every_n_epochs``-th epoch and after the last (0: never), on the same noise each time;
+    logged to TensorBoard under ``metrics/`` (FID also as ``hp_metric``) and appended to ``metrics.csv``.
+    """
+
+    def __init__(
+        self,
+        output_dir: str,
+        features: str = "classifier",
+        every_n_epochs: int = 5,
+        num_samples: int = 10_000,
+        noise_seed: int = 0,
+    ) -> None:
+        if features not in FEATURES:
+            raise UserError(f"metrics.features must be one of {', '.join(FEATURES)}, got {features!r}")
+        self.every_n_epochs = require_int("metrics.every_n_epochs", every_n_epochs, least=0)
+        self.num_samples = require_int("metrics.num_samples", num_samples, least=2)
+        self.features = features
+        self.noise_seed = noise_seed
+        self.path = Path(output_dir) / "metrics.csv"
+        self.meter: QualityMeter | None = None
+        self.seconds: list[float] = []  # how long each measurement took
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not self.every_n_epochs:
+            return
+        datamodule = trainer.datamodule
+        with torch.random.fork_rng(devices=[]):  # building the classifier draws random weights: not the training's
+            classifier = load_classifier(datamodule)
+        self.meter = QualityMeter(datamodule.test_set.images, classifier, self.features, device=pl_module.device)
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        if self.meter is None or (epoch % self.every_n_epochs and epoch != trainer.max_epochs):
+            return
+        start = time.perf_counter()
+        noise = torch.randn(
+            self.num_samples, pl_module.hparams.latent_dim, generator=torch.Generator().manual_seed(self.noise_seed)
+        )
+        fake_images = torch.cat([pl_module.sample(batch) for batch in noise.split(1000)])
+        with torch.random.fork_rng(devices=[]):  # KID draws random subsets: training must not depend on the metrics
+            row = self.meter.measure(fake_images).row()
+        pl_module.log_dict({f"metrics/{name}": value for name, value in row.items()})
+        pl_module.log("hp_metric", row["fid"])
+        self.seconds.append(time.perf_counter() - start)
+        if trainer.is_global_zero:
+            self._append({"epoch": trainer.current_epoch, "step": trainer.global_step // 2} | row)
+            print(
+                f"\nepoch {trainer.current_epoch}: FID {row['fid']:.1f}, KID {row['kid']:.2f},"
+                f" class entropy {row['class_entropy']:.3f} ({self.seconds[-1]:.0f} s; {self.path})",
+                flush=True,
+            )
+
+    def _append(self, row: dict[str, float]) -> None:
+        new_file = not self.path.is_file()
+        with open(self.path, "a", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(row))
+            if new_file:
+                writer.writeheader()
+            writer.writerow(row)
 
 
 class LossCurve(Callback):

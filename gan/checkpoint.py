@@ -47,13 +47,15 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.M
 
 
 def generator_from_checkpoint(checkpoint: dict[str, Any], device: str | torch.device = "cpu") -> nn.Module:
-    """The generator of a checkpoint read by :func:`read_checkpoint`, on ``device``, in eval mode."""
-    prefix = "generator."
+    """The generator of a checkpoint read by :func:`read_checkpoint`, on ``device``, in eval mode.
+
+    A run with ``model.ema_decay`` gives its moving-average weights: those make its samples.
+    """
+    state_dict = checkpoint.get("state_dict", {})
+    prefix = "generator_ema.module." if any(key.startswith("generator_ema.") for key in state_dict) else "generator."
     try:
         generator = instantiate(checkpoint["hyper_parameters"]["generator"])
-        weights = {
-            key[len(prefix) :]: value for key, value in checkpoint["state_dict"].items() if key.startswith(prefix)
-        }
+        weights = {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}
         generator.load_state_dict(weights)
     except (KeyError, RuntimeError, InstantiationException) as error:
         raise UserError(f"checkpoint holds no generator this code can rebuild: {str(error).splitlines()[0]}") from error

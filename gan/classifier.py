@@ -54,8 +54,9 @@ def data_fingerprint(raw_dir: Path) -> str:
 
 def train_classifier(train_set: TensorBatches, epochs: int = 3, seed: int = 0) -> FashionClassifier:
     """Adam with a cosine learning-rate decay on shuffled batches of 128; deterministic for a seed on the CPU."""
-    torch.manual_seed(seed)
-    model = FashionClassifier()
+    with torch.random.fork_rng(devices=[]):  # leaves the caller's random numbers (a GAN run's) as they were
+        torch.manual_seed(seed)
+        model = FashionClassifier()
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     batches_per_epoch = -(-len(train_set) // 128)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * batches_per_epoch)

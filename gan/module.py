@@ -2,6 +2,7 @@
 
 import math
 import random
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning import LightningModule
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from gan.errors import UserError
 
@@ -18,13 +20,51 @@ CHECKPOINT_FORMAT = 1  # bumped when checkpoints of older code can no longer be 
 STAT_NAMES = ("loss/d", "loss/g", "D(x)", "D(G(z))")  # logged as NAME_step and NAME_epoch
 REFERENCE_BATCH_SIZE = 64  # the lab's batch size, at which model.lr applies unscaled
 LR_SCALING = {"none": lambda ratio: 1.0, "linear": lambda ratio: ratio, "sqrt": math.sqrt}
+LOSSES = ("bce", "hinge")  # bce: the lab's (non-saturating) binary cross-entropy; hinge: the hinge loss of SAGAN
+
+
+def ema_with_warmup(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor], None]:
+    """AveragedModel's update for an exponential moving average whose decay grows as (1 + n) / (10 + n) up to
+    ``decay``, so the average soon forgets the random initial weights (as TensorFlow's ExponentialMovingAverage)."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        if not averaged[0].is_floating_point():  # BatchNorm's batch counters
+            torch._foreach_copy_(averaged, current)
+            return
+        step_decay = torch.clamp((1 + num_averaged) / (10 + num_averaged), max=decay)
+        differences = torch._foreach_sub(current, averaged)
+        torch._foreach_mul_(differences, 1 - step_decay)  # a tensor factor: no sync with the GPU
+        torch._foreach_add_(averaged, differences)
+
+    return update
+
+
+def discriminator_loss(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor, loss: str, real_target: float
+) -> torch.Tensor:
+    """D's loss; ``real_target`` below 1 is one-sided label smoothing (bce only)."""
+    if loss == "hinge":
+        return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+    real_loss = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_target))
+    return real_loss + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+
+
+def generator_loss(g_logits: torch.Tensor, loss: str) -> torch.Tensor:
+    """G's loss on D's logits of its images."""
+    if loss == "hinge":
+        return -g_logits.mean()
+    return F.binary_cross_entropy_with_logits(g_logits, torch.ones_like(g_logits))
 
 
 class GAN(LightningModule):
-    """Trains ``generator`` against ``discriminator`` with Adam and the (logit) binary cross-entropy loss.
+    """Trains ``generator`` against ``discriminator`` with Adam; the defaults of the arguments are the lab's loop.
 
     The networks are given as Hydra configs (``_target_`` dicts) and saved as hyper-parameters,
-    so a checkpoint alone rebuilds them (see :func:`gan.load_generator`).
+    so a checkpoint alone rebuilds them (see :func:`gan.load_generator`). The training recipe: ``lr_d`` (the
+    discriminator's learning rate, default ``lr``), ``loss`` (one of LOSSES), ``label_smoothing`` (one-sided:
+    real images' target is ``1 - label_smoothing``) and ``ema_decay`` (above 0, samples come from an exponential
+    moving average of the generator's weights and BatchNorm statistics).
     """
 
     def __init__(
@@ -39,33 +79,57 @@ class GAN(LightningModule):
         channels_last: bool = False,
         batch_size: int = 64,
         lr_scaling: str = "none",
+        lr_d: float | None = None,
+        loss: str = "bce",
+        label_smoothing: float = 0.0,
+        ema_decay: float = 0.0,
     ) -> None:
         super().__init__()
         if lr_scaling not in LR_SCALING:
             raise UserError(f"model.lr_scaling must be one of {', '.join(LR_SCALING)}, got {lr_scaling!r}")
+        if loss not in LOSSES:
+            raise UserError(f"model.loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+        if not 0.0 <= label_smoothing < 1.0 or (label_smoothing and loss != "bce"):
+            raise UserError(
+                f"model.label_smoothing must be in [0, 1), and 0 unless model.loss=bce; got {label_smoothing!r}"
+            )
+        if not 0.0 <= ema_decay < 1.0:
+            raise UserError(f"model.ema_decay must be in [0, 1) (0 turns the average off), got {ema_decay!r}")
         self.save_hyperparameters(logger=False)  # train.py logs the whole config once
         self.automatic_optimization = False
         self.generator: nn.Module = instantiate(generator)
         self.discriminator: nn.Module = instantiate(discriminator)
+        self.generator_ema: AveragedModel | None = None
+        if ema_decay:
+            ema_update = ema_with_warmup(ema_decay)
+            self.generator_ema = AveragedModel(self.generator, multi_avg_fn=ema_update, use_buffers=True)
+            self.generator_ema.requires_grad_(False)
         fixed_noise = torch.randn(num_fixed_noise, latent_dim, generator=torch.Generator().manual_seed(noise_seed))
         self.register_buffer("fixed_noise", fixed_noise)
         self._epoch_sums: torch.Tensor | None = None
         self._epoch_batches = 0
 
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator that makes the samples: the weights' moving average when there is one."""
+        return self.generator if self.generator_ema is None else self.generator_ema.module
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.generator(z)
+        return self.sampler(z)
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        lr = self.hparams.lr * LR_SCALING[self.hparams.lr_scaling](self.hparams.batch_size / REFERENCE_BATCH_SIZE)
+        scale = LR_SCALING[self.hparams.lr_scaling](self.hparams.batch_size / REFERENCE_BATCH_SIZE)
+        lr_d = self.hparams.lr if self.hparams.lr_d is None else self.hparams.lr_d
         betas = tuple(self.hparams.betas)
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas)
-        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas)
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr * scale, betas=betas)
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=lr_d * scale, betas=betas)
         return [opt_g, opt_d]
 
     def on_fit_start(self) -> None:
         if self.hparams.channels_last:
-            self.generator.to(memory_format=torch.channels_last)
-            self.discriminator.to(memory_format=torch.channels_last)
+            for net in (self.generator, self.discriminator, self.generator_ema):
+                if net is not None:
+                    net.to(memory_format=torch.channels_last)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         real_images, _ = batch
@@ -75,22 +139,24 @@ class GAN(LightningModule):
         z = torch.randn(real_images.shape[0], self.hparams.latent_dim, device=self.device)
         fake_images = self.generator(z)  # one forward pass serves both steps
 
+        loss, real_target = self.hparams.loss, 1.0 - self.hparams.label_smoothing
+
         with self.toggled_optimizer(opt_d):
             real_logits = self.discriminator(real_images)
             fake_logits = self.discriminator(fake_images.detach())
-            d_loss = F.binary_cross_entropy_with_logits(
-                real_logits, torch.ones_like(real_logits)
-            ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+            d_loss = discriminator_loss(real_logits, fake_logits, loss, real_target)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(d_loss)
             opt_d.step()
 
         with self.toggled_optimizer(opt_g):
             g_logits = self.discriminator(fake_images)
-            g_loss = F.binary_cross_entropy_with_logits(g_logits, torch.ones_like(g_logits))
+            g_loss = generator_loss(g_logits, loss)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(g_loss)
             opt_g.step()
+        if self.generator_ema is not None:
+            self.generator_ema.update_parameters(self.generator)
 
         stats = torch.stack(
             [d_loss, g_loss, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()]
@@ -122,13 +188,18 @@ class GAN(LightningModule):
             self.log_dict(epoch_stats, on_step=False, on_epoch=True, prog_bar=False, sync_dist=True)
 
     @torch.no_grad()
-    def sample_fixed(self) -> torch.Tensor:
-        """Images of the fixed noise, generated in eval mode (BatchNorm running statistics)."""
-        was_training = self.generator.training
-        self.generator.eval()
-        images = self.generator(self.fixed_noise)
-        self.generator.train(was_training)
+    def sample(self, noise: torch.Tensor) -> torch.Tensor:
+        """Images of ``noise`` by the sampling generator, in eval mode (BatchNorm running statistics)."""
+        sampler = self.sampler
+        was_training = sampler.training
+        sampler.eval()
+        images = sampler(noise.to(self.device))
+        sampler.train(was_training)
         return images
+
+    def sample_fixed(self) -> torch.Tensor:
+        """Images of the fixed noise (the grids of every epoch)."""
+        return self.sample(self.fixed_noise)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["gan_format"] = CHECKPOINT_FORMAT

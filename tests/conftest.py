@@ -66,5 +66,6 @@ def tiny_train_args(data_root: Path, run_dir: Path) -> list[str]:
         "data.batch_size=32",
         "trainer.max_epochs=2",
         "trainer.log_every_n_steps=1",
+        "metrics.num_samples=64",
         f"hydra.run.dir={run_dir}",
     ]

@@ -1,5 +1,6 @@
 """On the real Fashion-MNIST (Debian's dataset-fashion-mnist, installed by .ci/run)."""
 
+import csv
 import math
 import os
 from pathlib import Path
@@ -56,6 +57,10 @@ def test_one_epoch_of_the_mlp_on_all_images(data_root: Path, tmp_path: Path) -> 
         images = generator(torch.randn(64, 100, generator=torch.Generator().manual_seed(0)))
     assert images.std(dim=0).mean() > 0.05  # images differ from each other
     assert images.flatten(1).std(dim=1).min() > 0.05  # and none is a flat grey
+
+    with open(run_dir / "metrics.csv") as file:
+        (row,) = csv.DictReader(file)  # measured after the last (here the only) epoch
+    assert 0 < float(row["fid"]) < 1000 and 0 < float(row["class_entropy"]) <= 1
 
 
 def test_classifier_reaches_91_percent_on_the_test_split(data_root: Path) -> None:

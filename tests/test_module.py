@@ -4,13 +4,14 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from pytorch_lightning import Trainer
 
 import gan
 from gan.checkpoint import AtomicCheckpointIO
 from gan.data import FashionMNISTDataModule
 from gan.errors import UserError
-from gan.module import GAN
+from gan.module import GAN, discriminator_loss, generator_loss
 
 
 def make_gan(model: str) -> GAN:
@@ -143,3 +144,53 @@ def test_channels_last_keeps_the_maths(fake_data_root: Path) -> None:
     torch.testing.assert_close(fast.generator(z), plain.generator(z), atol=1e-5, rtol=1e-4)
     images = plain.generator(z).contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(fast.discriminator(images), plain.discriminator(images), atol=1e-5, rtol=1e-4)
+
+
+def test_recipe_options_reach_the_optimisers_and_losses() -> None:
+    module = GAN({"_target_": "gan.nets.mlp.Generator"}, {"_target_": "gan.nets.mlp.Discriminator"}, lr=1e-4, lr_d=4e-4)
+    assert [opt.param_groups[0]["lr"] for opt in module.configure_optimizers()] == pytest.approx([1e-4, 4e-4])
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.5])
+    assert discriminator_loss(real, fake, "hinge", 1.0) == pytest.approx((0.0 + 0.5) / 2 + (0.0 + 1.5) / 2)
+    assert generator_loss(fake, "hinge") == pytest.approx(0.75)
+    smoothed = discriminator_loss(real, fake, "bce", 0.9)
+    expected = F.binary_cross_entropy_with_logits(
+        real, torch.full_like(real, 0.9)
+    ) + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+    assert smoothed == pytest.approx(float(expected))
+
+
+def test_ema_generator_makes_the_samples_and_the_exported_generator(fake_data_root: Path, tmp_path: Path) -> None:
+    module = GAN(
+        {"_target_": "gan.nets.conv.Generator", "latent_dim": 100}, {"_target_": "gan.nets.conv.Discriminator"},
+        ema_decay=0.5,
+    )  # fmt: skip
+    datamodule = FashionMNISTDataModule(
+        root=str(fake_data_root), system_dir="/nonexistent", download=False, batch_size=16
+    )  # 6 steps
+    trainer = Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.fit(module, datamodule=datamodule)
+    ema, raw = module.generator_ema.module, module.generator
+    assert all(not p.requires_grad for p in ema.parameters())
+    assert changed(ema, snapshot(raw))  # an average of the weights along the way, not the last weights
+    assert not torch.equal(ema.bn1.running_mean, raw.bn1.running_mean)  # BatchNorm statistics are averaged too
+    ema.eval(), raw.eval()
+    assert torch.equal(module.sample_fixed(), ema(module.fixed_noise))
+    assert not torch.allclose(module.sample_fixed(), raw(module.fixed_noise))
+    path = tmp_path / "ema.ckpt"
+    trainer.save_checkpoint(path)
+    z = torch.randn(4, 100)
+    assert torch.equal(gan.load_generator(path)(z), ema(z))
+
+
+def test_ema_decay_warms_up_then_reaches_its_setting() -> None:
+    module = GAN({"_target_": "gan.nets.conv.Generator"}, {"_target_": "gan.nets.conv.Discriminator"}, ema_decay=0.9)
+    generator, average = module.generator, module.generator_ema
+    average.update_parameters(generator)  # the first update copies the weights
+    expected = generator.linear1.weight.detach().clone()
+    for step in range(1, 40):
+        with torch.no_grad():
+            generator.linear1.weight.add_(1.0)
+        average.update_parameters(generator)
+        decay = min(0.9, (1 + step) / (10 + step))  # 2/11 at the first step: the start is soon forgotten
+        expected = decay * expected + (1 - decay) * generator.linear1.weight.detach()
+        torch.testing.assert_close(average.module.linear1.weight, expected)

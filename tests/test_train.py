@@ -4,11 +4,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import gan
-from tests.conftest import run_script, tiny_train_args
+from gan.training import register_resolvers
+from tests.conftest import ROOT, run_script, tiny_train_args
 
 SCALARS = ["loss/d_step", "loss/g_step", "loss/d_epoch", "loss/g_epoch", "D(x)_step", "D(G(z))_step"]
 
@@ -77,3 +79,18 @@ def test_same_seed_same_fixed_noise_different_seed_different(fake_data_root: Pat
         checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
         noises.append(checkpoint["state_dict"]["fixed_noise"])
     assert torch.equal(noises[0], noises[1]) and not torch.equal(noises[0], noises[2])
+
+
+LAB_LOOP = {"lr": 2e-4, "lr_d": 2e-4, "betas": [0.5, 0.999], "loss": "bce", "label_smoothing": 0.0, "ema_decay": 0.0}
+
+
+@pytest.mark.parametrize("model", ["mlp", "conv"])
+def test_recipe_lab_is_the_plain_lab_loop_and_the_default_is_not(model: str) -> None:
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        lab = compose(config_name="train", overrides=[f"model={model}", "recipe=lab"])
+        default = compose(config_name="train", overrides=[f"model={model}"])
+    assert {key: lab.model[key] for key in LAB_LOOP} == LAB_LOOP
+    assert lab.data.batch_size == 64 and lab.trainer.max_epochs == {"mlp": 3, "conv": 15}[model]
+    assert {key: default.model[key] for key in LAB_LOOP} != LAB_LOOP
+    assert default.trainer.max_epochs == lab.trainer.max_epochs  # same epochs, better training

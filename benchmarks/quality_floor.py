@@ -1,0 +1,52 @@
+"""The real-versus-real floor of the image metrics: 10,000 training images measured like generated ones.
+
+    python benchmarks/quality_floor.py [--data-root data] [--features classifier|inception]
+
+A generator whose samples were as good as real images would score about this (FID and KID are biased upwards
+for a finite sample, so the floor is not exactly 0). It prints one line per metric.
+"""
+
+import argparse
+import sys
+import time
+
+import torch
+
+from gan.classifier import load_classifier
+from gan.data import FashionMNISTDataModule
+from gan.errors import UserError
+from gan.metrics import FEATURES, QualityMeter
+
+
+def main() -> None:
+    try:
+        measure_floor()
+    except UserError as error:
+        sys.exit(f"error: {error}")
+
+
+def measure_floor() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", default="data", help="data.root of train.py (default: data)")
+    parser.add_argument("--system-dir", default="/usr/share/datasets/fashion-mnist")
+    parser.add_argument("--features", default="classifier", choices=FEATURES)
+    parser.add_argument("--num-samples", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=0, help="which training images are drawn")
+    args = parser.parse_args()
+
+    datamodule = FashionMNISTDataModule(root=args.data_root, system_dir=args.system_dir)
+    classifier = load_classifier(datamodule)
+    datamodule.setup("fit")
+    start = time.perf_counter()
+    meter = QualityMeter(datamodule.test_set.images, classifier, args.features)
+    chosen = torch.randperm(len(datamodule.train_set), generator=torch.Generator().manual_seed(args.seed))
+    quality = meter.measure(datamodule.train_set.images[chosen[: args.num_samples]])
+    print(f"{args.num_samples} training images against the {len(datamodule.test_set)} test images ({args.features}):")
+    print(f"FID {quality.fid:.2f}")
+    print(f"KID {quality.kid:.3f} ± {quality.kid_std:.3f}")
+    print(f"class entropy {quality.class_entropy:.3f}")
+    print(f"({time.perf_counter() - start:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Image-quality metrics: torchmetrics' FID/KID on the classifier's features, class coverage, the training callback."""
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan.classifier import CLASS_NAMES, FashionClassifier
+from gan.errors import UserError
+from gan.metrics import QualityMeter, class_entropy
+from tests.conftest import run_script, tiny_train_args
+from tests.test_train import read_events
+
+
+def random_classifier() -> FashionClassifier:
+    torch.manual_seed(0)
+    return FashionClassifier().eval()
+
+
+def test_identical_sets_give_fid_near_zero_and_shifted_sets_more() -> None:
+    real_images = torch.rand(400, 1, 28, 28) * 2 - 1
+    meter = QualityMeter(real_images, random_classifier(), kid_subset_size=100)
+    same = meter.measure(real_images)
+    slightly = meter.measure((real_images + 0.1).clamp(-1, 1))
+    strongly = meter.measure((real_images + 0.5).clamp(-1, 1))
+    assert abs(same.fid) < 1e-3 and abs(same.kid) < 1e-3
+    assert 0.01 < slightly.fid < strongly.fid and slightly.kid < strongly.kid
+    assert meter.measure(real_images).fid == pytest.approx(same.fid, abs=1e-6)  # the real features are kept
+
+
+def test_class_entropy_is_one_for_even_classes_and_zero_for_one_class() -> None:
+    even, fractions = class_entropy(torch.arange(1000) % 10)
+    assert even == pytest.approx(1.0) and fractions == pytest.approx([0.1] * 10)
+    assert class_entropy(torch.full((50,), 3))[0] == pytest.approx(0.0)
+    half, _ = class_entropy(torch.tensor([0, 1] * 20))
+    assert half == pytest.approx(math.log(2) / math.log(10))
+
+
+def test_too_few_samples_for_kid_and_unknown_features_are_refused() -> None:
+    meter = QualityMeter(torch.zeros(50, 1, 28, 28), random_classifier(), kid_subset_size=40)
+    with pytest.raises(UserError, match="metrics.num_samples must be at least 40"):
+        meter.measure(torch.zeros(10, 1, 28, 28))
+    with pytest.raises(UserError, match="metrics.features must be one of classifier, inception, got 'vgg'"):
+        QualityMeter(torch.zeros(50, 1, 28, 28), random_classifier(), features="vgg")
+
+
+def test_inception_without_its_package_or_weights_is_one_clear_error() -> None:
+    try:
+        QualityMeter(torch.zeros(4, 1, 28, 28), random_classifier(), features="inception", kid_subset_size=2)
+    except UserError as error:
+        assert "metrics.features=inception needs the torch-fidelity package" in str(error)
+        assert "use metrics.features=classifier" in str(error) and "\n" not in str(error)
+    else:
+        pytest.skip("torch-fidelity and the Inception weights are available here")
+
+
+def test_training_logs_the_metrics_to_tensorboard_and_csv(fake_data_root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = run_script(*tiny_train_args(fake_data_root, run_dir), "trainer.max_epochs=3", "metrics.every_n_epochs=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(run_dir / "metrics.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["epoch"] for row in rows] == ["1", "2"]  # every 2nd epoch, and the last
+    for row in rows:
+        assert float(row["fid"]) > 0 and 0 <= float(row["class_entropy"]) <= 1
+        assert sum(float(row[f"class/{name}"]) for name in CLASS_NAMES) == pytest.approx(1.0)
+    events = read_events(run_dir)
+    fids = [event.value for event in events.Scalars("metrics/fid")]
+    assert fids == pytest.approx([float(row["fid"]) for row in rows])
+    assert [event.value for event in events.Scalars("hp_metric")][-2:] == pytest.approx(fids)
+    assert "metrics/class_entropy" in events.Tags()["scalars"]
+
+
+def test_metrics_can_be_turned_off(fake_data_root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = run_script(*tiny_train_args(fake_data_root, run_dir), "metrics.every_n_epochs=0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (run_dir / "metrics.csv").exists()
+    assert not (fake_data_root / "fmnist_classifier.pt").exists()  # no classifier trained for nothing
+
+
+def test_measuring_does_not_change_the_training(fake_data_root: Path, tmp_path: Path) -> None:
+    weights = []
+    # the first run trains and caches the classifier, the second reads it from the cache
+    for name, every in (("measured", 1), ("measured_again", 1), ("not_measured", 0)):
+        run_dir = tmp_path / name
+        result = run_script(*tiny_train_args(fake_data_root, run_dir), f"metrics.every_n_epochs={every}")
+        assert result.returncode == 0, result.stderr[-3000:]
+        weights.append(torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"])
+    assert (tmp_path / "measured" / "metrics.csv").is_file()
+    for other in weights[1:]:
+        for key, value in weights[0].items():
+            assert torch.equal(value, other[key]), key
