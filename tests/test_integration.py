@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import gan
-from gan.classifier import accuracy, load_classifier
+from gan.classifier import FashionClassifier, accuracy, load_classifier
 from gan.data import FashionMNISTDataModule
 from tests.conftest import ROOT, SYSTEM_DIR, run_script
 
@@ -28,6 +28,12 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def classifier(data_root: Path) -> FashionClassifier:
+    """Trained once (a few minutes) and cached in data_root, where train.py's image metrics find it."""
+    return load_classifier(FashionMNISTDataModule(root=str(data_root), download=False))
+
+
 def test_debian_files_load_as_the_full_data_set(data_root: Path) -> None:
     datamodule = FashionMNISTDataModule(root=str(data_root), download=False)
     datamodule.setup("fit")
@@ -37,7 +43,7 @@ def test_debian_files_load_as_the_full_data_set(data_root: Path) -> None:
     assert len(datamodule.train_dataloader()) == 60000 // 64
 
 
-def test_one_epoch_of_the_mlp_on_all_images(data_root: Path, tmp_path: Path) -> None:
+def test_one_epoch_of_the_mlp_on_all_images(data_root: Path, classifier: FashionClassifier, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     result = run_script(
         str(ROOT / "train.py"),
@@ -63,8 +69,7 @@ def test_one_epoch_of_the_mlp_on_all_images(data_root: Path, tmp_path: Path) -> 
     assert 0 < float(row["fid"]) < 1000 and 0 < float(row["class_entropy"]) <= 1
 
 
-def test_classifier_reaches_91_percent_on_the_test_split(data_root: Path) -> None:
+def test_classifier_reaches_91_percent_on_the_test_split(data_root: Path, classifier: FashionClassifier) -> None:
     data = FashionMNISTDataModule(root=str(data_root), download=False)
-    model = load_classifier(data)
     data.setup("fit")
-    assert accuracy(model, data.test_set) >= 0.91
+    assert accuracy(classifier, data.test_set) >= 0.91
