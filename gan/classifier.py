@@ -24,7 +24,7 @@ CLASS_NAMES = (
 class FashionClassifier(nn.Module):
     """Two convolution blocks and a 128-unit layer (the features), then the 10 class logits."""
 
-    num_features = 128  # read by torchmetrics when the features feed FID/KID
+    num_features = 128  # the size of the features that feed FID and KID (gan.metrics)
 
     def __init__(self) -> None:
         super().__init__()

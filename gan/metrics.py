@@ -5,25 +5,13 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan.classifier import CLASS_NAMES, FashionClassifier
 from gan.errors import UserError
 
 FEATURES = ("classifier", "inception")  # the feature network of FID and KID
-
-
-class ClassifierFeatures(nn.Module):
-    """The classifier's 128-unit penultimate layer: torchmetrics' custom feature extractor (images in [-1, 1])."""
-
-    def __init__(self, classifier: FashionClassifier) -> None:
-        super().__init__()
-        self.features = classifier.features
-        self.num_features = classifier.num_features
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.features(images.float())
 
 
 def inception_input(images: torch.Tensor) -> torch.Tensor:
@@ -59,8 +47,22 @@ def class_entropy(predictions: torch.Tensor) -> tuple[float, list[float]]:
     return float(-(present * present.log()).sum() / math.log(len(CLASS_NAMES))), fractions.tolist()
 
 
+class PrecomputedFeatures(nn.Module):
+    """The feature "network" of FID and KID when the meter has computed the features: passes them through."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features
+
+
 class QualityMeter(nn.Module):
-    """Holds the real images' features once; :meth:`measure` compares a set of generated images to them."""
+    """Holds the real images' features once; :meth:`measure` compares a set of generated images to them.
+
+    Each batch goes through the feature network once; FID, KID and (with the classifier) the classes share it.
+    """
 
     def __init__(
         self,
@@ -76,27 +78,30 @@ class QualityMeter(nn.Module):
             raise UserError(f"metrics.features must be one of {', '.join(FEATURES)}, got {features!r}")
         self.classifier = classifier.eval().requires_grad_(False)
         self.batch_size = batch_size
-        self.prepare = inception_input if features == "inception" else lambda images: images
+        self.inception = _inception_network() if features == "inception" else None
+        num_features = 2048 if self.inception is not None else classifier.num_features
         # the real features are kept across reset(): the test set is read once per run
         options = {"reset_real_features": False, "sync_on_compute": False}
         self.kid_subset_size = min(kid_subset_size, len(real_images))
-        if features == "inception":
-            self.fid = _inception_fid(options)
-            network = self.fid.inception  # one Inception network for both metrics
-        else:
-            network = ClassifierFeatures(self.classifier)
-            self.fid = FrechetInceptionDistance(feature=network, **options)
-        self.kid = KernelInceptionDistance(feature=network, subset_size=self.kid_subset_size, **options)
+        self.fid = FrechetInceptionDistance(feature=PrecomputedFeatures(num_features), **options)
+        self.kid = KernelInceptionDistance(
+            feature=PrecomputedFeatures(num_features), subset_size=self.kid_subset_size, **options
+        )
         self.to(device)
         self._update(real_images, real=True)
 
     @torch.no_grad()
-    def _update(self, images: torch.Tensor, real: bool) -> None:
-        device = self.kid.device
+    def _update(self, images: torch.Tensor, real: bool) -> torch.Tensor:
+        """Adds the images' features to FID and KID; returns the classifier's class of each image."""
+        predictions = []
         for batch in images.split(self.batch_size):
-            prepared = self.prepare(batch.to(device))
-            self.fid.update(prepared, real=real)
-            self.kid.update(prepared, real=real)
+            batch = batch.to(self.kid.device).float()
+            classifier_features = self.classifier.features(batch)
+            predictions.append(self.classifier.head(classifier_features).argmax(1))
+            features = classifier_features if self.inception is None else self.inception(inception_input(batch))
+            self.fid.update(features, real=real)
+            self.kid.update(features, real=real)
+        return torch.cat(predictions)
 
     @torch.no_grad()
     def measure(self, fake_images: torch.Tensor) -> Quality:
@@ -108,17 +113,18 @@ class QualityMeter(nn.Module):
             )
         self.fid.reset()
         self.kid.reset()
-        self._update(fake_images, real=False)
-        kid, kid_std = self.kid.compute()
-        predictions = self.classifier.predict(fake_images.to(self.kid.device), chunk=self.batch_size)
+        predictions = self._update(fake_images, real=False)
+        with torch.random.fork_rng(devices=[]):  # KID's random subsets: the same each time, not the caller's numbers
+            torch.manual_seed(0)
+            kid, kid_std = self.kid.compute()
         entropy, fractions = class_entropy(predictions)
         return Quality(float(self.fid.compute()), float(kid), float(kid_std), entropy, fractions)
 
 
-def _inception_fid(options: dict[str, bool]) -> FrechetInceptionDistance:
-    """torchmetrics' Inception FID, or one line saying what it needs (torch-fidelity and a download)."""
+def _inception_network() -> nn.Module:
+    """torchmetrics' Inception network (2048 features), or one line saying what it needs."""
     try:
-        return FrechetInceptionDistance(feature=2048, **options)
+        return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"])
     except Exception as error:  # noqa: BLE001 - a missing package, no network or a broken download all end here
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UserError(
