@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from lightning_fabric.plugins import TorchCheckpointIO
 from torch import nn
 
-from gan.errors import UserError
+from gan.errors import UserError, first_line
 from gan.module import CHECKPOINT_FORMAT
 
 
@@ -30,8 +30,7 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
         # our own checkpoints hold the networks' Hydra configs, which weights_only loading refuses
         checkpoint = torch.load(path, map_location=device, weights_only=False)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise UserError(f"corrupt or unreadable checkpoint {path}: {reason}") from error
+        raise UserError(f"corrupt or unreadable checkpoint {path}: {first_line(error)}") from error
     if not isinstance(checkpoint, dict) or "gan_format" not in checkpoint:
         raise UserError(f"{path} is not a checkpoint of this project (no 'gan_format' entry)")
     if checkpoint["gan_format"] != CHECKPOINT_FORMAT:
@@ -58,7 +57,7 @@ def generator_from_checkpoint(checkpoint: dict[str, Any], device: str | torch.de
         weights = {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}
         generator.load_state_dict(weights)
     except (KeyError, RuntimeError, InstantiationException) as error:
-        raise UserError(f"checkpoint holds no generator this code can rebuild: {str(error).splitlines()[0]}") from error
+        raise UserError(f"checkpoint holds no generator this code can rebuild: {first_line(error)}") from error
     return generator.to(device).eval()
 
 

@@ -11,7 +11,7 @@ from pytorch_lightning import LightningDataModule
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 from torchvision.datasets import FashionMNIST
 
-from gan.errors import UserError, require_int
+from gan.errors import UserError, first_line, require_int
 
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 SPLIT_FILES = {
@@ -132,7 +132,7 @@ class FashionMNISTDataModule(LightningDataModule):
             for train in (True, False):
                 FashionMNIST(str(self.root), train=train, download=True)
         except (OSError, RuntimeError) as error:
-            raise UserError(f"{remedy} (download failed: {str(error).splitlines()[0]})") from error
+            raise UserError(f"{remedy} (download failed: {first_line(error)})") from error
 
     def _check_split(self, split: str) -> int:
         images_name, labels_name = SPLIT_FILES[split]

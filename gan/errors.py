@@ -11,6 +11,12 @@ class DivergenceError(UserError):
     """A loss became NaN or infinite: the run stops, keeping the checkpoints saved before."""
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none), for a one-line error."""
+    message = str(error)
+    return message.splitlines()[0] if message else type(error).__name__
+
+
 def require_int(name: str, value: Any, least: int) -> int:
     """``value`` if it is an integer of at least ``least``, else a UserError naming ``name`` and the value."""
     if isinstance(value, bool) or not isinstance(value, int) or value < least:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gan.errors import UserError
+from gan.errors import UserError, first_line
 
 
 def custom_noise(num_images: int, latent_dim: int, seed: int) -> torch.Tensor:
@@ -26,7 +26,7 @@ def load_noise(path: str | Path, num_images: int, latent_dim: int) -> torch.Tens
         loaded = torch.load(path, weights_only=True) if path.suffix == ".pt" else np.load(path, allow_pickle=False)
         noise = torch.as_tensor(loaded, dtype=torch.float32)
     except (OSError, ValueError, RuntimeError, TypeError) as error:
-        raise UserError(f"cannot read latent.noise_file {path}: {str(error).splitlines()[0]}") from error
+        raise UserError(f"cannot read latent.noise_file {path}: {first_line(error)}") from error
     if tuple(noise.shape) != (num_images, latent_dim):
         raise UserError(
             f"latent.noise_file {path} has shape {tuple(noise.shape)}, expected ({num_images}, {latent_dim})"

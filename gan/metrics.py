@@ -9,7 +9,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan.classifier import CLASS_NAMES, FashionClassifier
-from gan.errors import UserError
+from gan.errors import UserError, first_line
 
 FEATURES = ("classifier", "inception")  # the feature network of FID and KID
 
@@ -126,8 +126,7 @@ def _inception_network() -> nn.Module:
     try:
         return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"])
     except Exception as error:  # noqa: BLE001 - a missing package, no network or a broken download all end here
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UserError(
             "metrics.features=inception needs the torch-fidelity package (pip install torch-fidelity) and the"
-            f" Inception weights from github.com ({reason}); offline, use metrics.features=classifier"
+            f" Inception weights from github.com ({first_line(error)}); offline, use metrics.features=classifier"
         ) from error
