@@ -28,6 +28,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from gan.callbacks import ImageQuality
 from gan.data import FashionMNISTDataModule
+from gan.metrics import measures_after
 from gan.module import discriminator_loss, ema_with_warmup, generator_loss
 from gan.training import build, register_resolvers
 
@@ -81,8 +82,8 @@ def compose_train(model: str, overrides: list[str], out_dir: str) -> DictConfig:
 
 def measurements_per_epoch(cfg: DictConfig) -> float:
     """How often the image metrics run in a run of this config: measurements over epochs."""
-    epochs, every = cfg.trainer.max_epochs, cfg.metrics.every_n_epochs
-    return sum(1 for epoch in range(1, epochs + 1) if every and (epoch % every == 0 or epoch == epochs)) / epochs
+    epochs = cfg.trainer.max_epochs
+    return sum(measures_after(epoch, cfg.metrics.every_n_epochs, epochs) for epoch in range(1, epochs + 1)) / epochs
 
 
 def hand_written_step(cfg: DictConfig, real_images: torch.Tensor) -> Callable[[], None]:
@@ -132,7 +133,7 @@ def compare(
     datamodule.setup("fit")  # loaded once: fit finds the data already in memory
     stopwatch.hand_written_step = hand_written_step(cfg, datamodule.train_set.images[: cfg.data.batch_size])
     trainer.fit(module, datamodule=datamodule)
-    metrics_seconds = sum(next(cb for cb in trainer.callbacks if isinstance(cb, ImageQuality)).seconds)
+    metrics_seconds = sum(sum(cb.seconds) for cb in trainer.callbacks if isinstance(cb, ImageQuality))
     epoch_end = stopwatch.epoch_end_seconds - metrics_seconds + metrics_seconds * metrics_share
     project = images_per_second(stopwatch.project_seconds, cfg.data.batch_size, epoch_end)
     hand = images_per_second(stopwatch.hand_seconds, cfg.data.batch_size)

@@ -17,8 +17,8 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torchvision.utils import make_grid, save_image
 
 from gan.classifier import load_classifier
-from gan.errors import DivergenceError, UserError, require_int
-from gan.metrics import FEATURES, QualityMeter
+from gan.errors import DivergenceError, require_int
+from gan.metrics import QualityMeter, check_features, measures_after
 
 
 def _tensorboard(trainer: Trainer):
@@ -75,8 +75,7 @@ class ImageQuality(Callback):
         num_samples: int = 10_000,
         noise_seed: int = 0,
     ) -> None:
-        if features not in FEATURES:
-            raise UserError(f"metrics.features must be one of {', '.join(FEATURES)}, got {features!r}")
+        check_features(features)
         self.every_n_epochs = require_int("metrics.every_n_epochs", every_n_epochs, least=0)
         self.num_samples = require_int("metrics.num_samples", num_samples, least=2)
         self.features = features
@@ -94,8 +93,7 @@ class ImageQuality(Callback):
         self.meter = QualityMeter(datamodule.test_set.images, classifier, self.features, device=pl_module.device)
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        epoch = trainer.current_epoch + 1
-        if self.meter is None or (epoch % self.every_n_epochs and epoch != trainer.max_epochs):
+        if self.meter is None or not measures_after(trainer.current_epoch + 1, self.every_n_epochs, trainer.max_epochs):
             return
         start = time.perf_counter()
         noise = torch.randn(

@@ -47,6 +47,17 @@ def class_entropy(predictions: torch.Tensor) -> tuple[float, list[float]]:
     return float(-(present * present.log()).sum() / math.log(len(CLASS_NAMES))), fractions.tolist()
 
 
+def check_features(features: str) -> None:
+    """Refuse an unknown ``metrics.features`` with one line naming the choices."""
+    if features not in FEATURES:
+        raise UserError(f"metrics.features must be one of {', '.join(FEATURES)}, got {features!r}")
+
+
+def measures_after(epoch: int, every_n_epochs: int, max_epochs: int) -> bool:
+    """Whether the metrics run after ``epoch`` (counted from 1): every ``every_n_epochs``-th and the last; 0: never."""
+    return bool(every_n_epochs) and (epoch % every_n_epochs == 0 or epoch == max_epochs)
+
+
 class PrecomputedFeatures(nn.Module):
     """The feature "network" of FID and KID when the meter has computed the features: passes them through."""
 
@@ -74,8 +85,7 @@ class QualityMeter(nn.Module):
         device: str | torch.device = "cpu",
     ) -> None:
         super().__init__()
-        if features not in FEATURES:
-            raise UserError(f"metrics.features must be one of {', '.join(FEATURES)}, got {features!r}")
+        check_features(features)
         self.classifier = classifier.eval().requires_grad_(False)
         self.batch_size = batch_size
         self.inception = _inception_network() if features == "inception" else None
