@@ -8,7 +8,8 @@ Each project batch is timed right after one hand-written step, so both see the s
 one 937-batch epoch, from the median time of a batch after a warm-up, plus, for the project, its epoch-end work
 (sample grid, loss curve, checkpoint, and the image metrics as often as a run of the model's default length makes
 them). The hand-written loop uses the same recipe (learning rates, loss, weight average). Prints the ratios and
-peak memory (RSS).
+peak memory (RSS). With ``hardware=gpu`` both run on the GPU, the hand-written loop with the same mixed precision,
+and every time is read once the GPU has finished its queued work.
 """
 
 import argparse
@@ -35,6 +36,14 @@ from gan.training import build, register_resolvers
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 WARMUP = 20  # batches run before timing starts
 TRAIN_IMAGES = 60000
+AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}  # Lightning's precision flags
+
+
+def clock(device: torch.device) -> float:
+    """The time once ``device`` has finished the work queued so far (a GPU runs asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
 
 
 class Stopwatch(Callback):
@@ -50,16 +59,16 @@ class Stopwatch(Callback):
         self.batch_start: float | None = None
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
-        now = time.perf_counter()
+        now = clock(pl_module.device)
         if self.batch_start is not None and batch_idx > WARMUP:
             self.project_seconds.append(now - self.batch_start)
         self.hand_written_step()
-        self.batch_start = time.perf_counter()
+        self.batch_start = clock(pl_module.device)
         if batch_idx >= WARMUP:
             self.hand_seconds.append(self.batch_start - now)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        self.last_end = time.perf_counter()
+        self.last_end = clock(pl_module.device)
 
     def on_train_end(self, trainer, pl_module) -> None:
         self.epoch_end_seconds = time.perf_counter() - self.last_end  # sample grid, loss curve, checkpoint
@@ -87,27 +96,38 @@ def measurements_per_epoch(cfg: DictConfig) -> float:
 
 
 def hand_written_step(cfg: DictConfig, real_images: torch.Tensor) -> Callable[[], None]:
-    """One step of the same networks, optimisers, losses and weight average in plain PyTorch, on one batch."""
-    model = cfg.model
-    generator, discriminator = instantiate(model.generator), instantiate(model.discriminator)
+    """One step of the same networks, optimisers, losses, weight average and mixed precision in plain PyTorch,
+    on one batch, on the batch's device."""
+    model, device = cfg.model, real_images.device
+    generator = instantiate(model.generator).to(device)
+    discriminator = instantiate(model.discriminator).to(device)
     betas = tuple(model.betas)
     opt_g = torch.optim.Adam(generator.parameters(), lr=model.lr, betas=betas)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=model.lr_d, betas=betas)
     ema = None
     if model.ema_decay:
         ema = AveragedModel(generator, multi_avg_fn=ema_with_warmup(model.ema_decay), use_buffers=True)
+    autocast_dtype = AUTOCAST_DTYPES.get(cfg.trainer.precision)
+    scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16)
+
+    def autocast() -> torch.autocast:
+        return torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None)
 
     def step() -> None:
-        fake_images = generator(torch.randn(len(real_images), model.latent_dim))
-        fake_logits = discriminator(fake_images.detach())
-        d_loss = discriminator_loss(discriminator(real_images), fake_logits, model.loss, 1 - model.label_smoothing)
+        with autocast():
+            fake_images = generator(torch.randn(len(real_images), model.latent_dim, device=device))
+            fake_logits = discriminator(fake_images.detach())
+            real_target = 1 - model.label_smoothing
+            d_loss = discriminator_loss(discriminator(real_images), fake_logits, model.loss, real_target)
         opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        g_loss = generator_loss(discriminator(fake_images), model.loss)
+        scaler.scale(d_loss).backward()
+        scaler.step(opt_d)
+        with autocast():
+            g_loss = generator_loss(discriminator(fake_images), model.loss)
         opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
+        scaler.scale(g_loss).backward()
+        scaler.step(opt_g)
+        scaler.update()
         if ema is not None:
             ema.update_parameters(generator)
 
@@ -131,7 +151,8 @@ def compare(
     datamodule, module, trainer = build(cfg, extra_callbacks=[stopwatch])
     datamodule.prepare_data()
     datamodule.setup("fit")  # loaded once: fit finds the data already in memory
-    stopwatch.hand_written_step = hand_written_step(cfg, datamodule.train_set.images[: cfg.data.batch_size])
+    real_images = datamodule.train_set.images[: cfg.data.batch_size].to(trainer.strategy.root_device)
+    stopwatch.hand_written_step = hand_written_step(cfg, real_images)
     trainer.fit(module, datamodule=datamodule)
     metrics_seconds = sum(sum(cb.seconds) for cb in trainer.callbacks if isinstance(cb, ImageQuality))
     epoch_end = stopwatch.epoch_end_seconds - metrics_seconds + metrics_seconds * metrics_share
@@ -141,10 +162,12 @@ def compare(
 
 
 def data_loading(datamodule: FashionMNISTDataModule) -> float:
-    """Batches/s of the data module's training loader alone, over one epoch."""
-    start = time.perf_counter()
-    count = sum(1 for _ in datamodule.train_dataloader())
-    return count / (time.perf_counter() - start)
+    """Batches/s of the data module's training loader alone (on the training device), over one epoch."""
+    loader = datamodule.train_dataloader()
+    device = loader.dataset.images.device
+    start = clock(device)
+    count = sum(1 for _ in loader)
+    return count / (clock(device) - start)
 
 
 def main() -> None:
@@ -175,6 +198,9 @@ def main() -> None:
     for model, _, project, _ in rows:
         print(f"  {loader / (project / batch_size):.0f}x the {model} training steps/s")
     print(f"peak memory (RSS): {peak_rss_mib():,.0f} MiB")
+    if torch.cuda.is_initialized():
+        gpu_peak = torch.cuda.max_memory_allocated() / 2**20
+        print(f"peak GPU memory (allocated by torch): {gpu_peak:,.0f} MiB on {torch.cuda.get_device_name()}")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """The data module on tiny synthetic IDX files: where it finds them, what it yields, how it fails."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+from torch.utils.data import BatchSampler, RandomSampler
 
-from gan.data import SPLIT_FILES, FashionMNISTDataModule
+from gan.data import SPLIT_FILES, DeviceBatches, FashionMNISTDataModule
 from gan.errors import UserError
 from tests.conftest import write_fake_fmnist
 
@@ -90,3 +92,53 @@ def test_missing_data_names_both_remedies(tmp_path: Path) -> None:
 def test_non_positive_batch_size_is_refused() -> None:
     with pytest.raises(UserError, match="data.batch_size must be a positive integer, got 0"):
         FashionMNISTDataModule(batch_size=0)
+
+
+def attach_trainer_on(datamodule: FashionMNISTDataModule, device: str) -> None:
+    """Stands in for the Trainer that fit attaches: the data module reads only its strategy's root device."""
+    datamodule.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)))
+
+
+def test_on_device_without_a_gpu_keeps_the_cpu_batches(tmp_path: Path) -> None:
+    write_fake_fmnist(tmp_path / "FashionMNIST" / "raw", num_train=64)
+    datamodule = make_datamodule(tmp_path, tmp_path / "nowhere", batch_size=32, on_device=True, pin_memory=True)
+    attach_trainer_on(datamodule, "cpu")
+    loader = datamodule.train_dataloader()
+    assert loader.dataset is datamodule.train_set and loader.pin_memory
+
+
+def test_on_device_falls_back_to_cpu_memory_when_the_gpu_is_too_full(tmp_path: Path, monkeypatch) -> None:
+    write_fake_fmnist(tmp_path / "FashionMNIST" / "raw", num_train=64)
+    datamodule = make_datamodule(tmp_path, tmp_path / "nowhere", batch_size=32, on_device=True, pin_memory=True)
+    attach_trainer_on(datamodule, "cuda:0")
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (1000, 80 * 2**30))  # 1000 bytes free
+    with pytest.warns(UserWarning, match="do not fit in half of the 0 MiB free on cuda:0; they stay in CPU memory"):
+        loader = datamodule.train_dataloader()
+    assert loader.dataset is datamodule.train_set and loader.pin_memory
+
+
+def test_device_batches_are_the_sampler_batches_as_one_tensor_per_batch() -> None:
+    batches = BatchSampler(RandomSampler(range(100)), 32, drop_last=True)
+    torch.manual_seed(0)
+    expected = list(batches)
+    torch.manual_seed(0)
+    index_tensors = list(DeviceBatches(batches, torch.device("cpu")))
+    assert len(DeviceBatches(batches, torch.device("cpu"))) == len(expected) == 3
+    assert [indices.tolist() for indices in index_tensors] == expected
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU")
+def test_on_device_cuts_the_batches_on_the_gpu(tmp_path: Path) -> None:
+    write_fake_fmnist(tmp_path / "FashionMNIST" / "raw", num_train=64)
+    datamodule = make_datamodule(tmp_path, tmp_path / "nowhere", batch_size=32, on_device=True, pin_memory=True)
+    attach_trainer_on(datamodule, "cuda:0")
+    torch.manual_seed(0)
+    gpu_batches = list(datamodule.train_dataloader())
+    datamodule.on_device = False
+    torch.manual_seed(0)
+    cpu_batches = list(datamodule.train_dataloader())
+    assert len(gpu_batches) == len(cpu_batches) == 2
+    for (gpu_images, gpu_labels), (cpu_images, cpu_labels) in zip(gpu_batches, cpu_batches, strict=True):
+        assert gpu_images.is_cuda and gpu_labels.is_cuda  # same batches, cut on the GPU
+        assert torch.equal(gpu_images.cpu(), cpu_images) and torch.equal(gpu_labels.cpu(), cpu_labels)
+    assert datamodule.train_set.images.device.type == "cpu"  # the classifier and metrics read the CPU copy
