@@ -7,9 +7,9 @@ configured batch size (64). Extra arguments are Hydra overrides of ``conf/train.
 Each project batch is timed right after one hand-written step, so both see the same machine load. Throughput is for
 one 937-batch epoch, from the median time of a batch after a warm-up, plus, for the project, its epoch-end work
 (sample grid, loss curve, checkpoint, and the image metrics as often as a run of the model's default length makes
-them). The hand-written loop uses the same recipe (learning rates, loss, weight average). Prints the ratios and
-peak memory (RSS). With ``hardware=gpu`` both run on the GPU, the hand-written loop with the same mixed precision,
-and every time is read once the GPU has finished its queued work.
+them). The hand-written loop uses the same recipe (learning rates, loss, gradient penalty, weight average). Prints
+the ratios and peak memory (RSS). With ``hardware=gpu`` both run on the GPU, the hand-written loop with the same
+mixed precision, and every time is read once the GPU has finished its queued work.
 """
 
 import argparse
@@ -30,7 +30,7 @@ from torch.optim.swa_utils import AveragedModel
 from gan.callbacks import ImageQuality
 from gan.data import FashionMNISTDataModule
 from gan.metrics import measures_after
-from gan.module import discriminator_loss, ema_with_warmup, generator_loss
+from gan.module import discriminator_step_loss, ema_with_warmup, generator_loss
 from gan.training import build, register_resolvers
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -116,9 +116,9 @@ def hand_written_step(cfg: DictConfig, real_images: torch.Tensor) -> Callable[[]
     def step() -> None:
         with autocast():
             fake_images = generator(torch.randn(len(real_images), model.latent_dim, device=device))
-            fake_logits = discriminator(fake_images.detach())
-            real_target = 1 - model.label_smoothing
-            d_loss = discriminator_loss(discriminator(real_images), fake_logits, model.loss, real_target)
+            d_loss, _, _ = discriminator_step_loss(
+                discriminator, real_images, fake_images, model.loss, 1 - model.label_smoothing, model.r1_gamma
+            )
         opt_d.zero_grad(set_to_none=True)
         scaler.scale(d_loss).backward()
         scaler.step(opt_d)

@@ -1,5 +1,6 @@
 """Errors caused by the user's input or machine, reported as one line without a traceback."""
 
+import math
 from typing import Any
 
 
@@ -22,4 +23,11 @@ def require_int(name: str, value: Any, least: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         allowed = {0: "a non-negative integer", 1: "a positive integer"}.get(least, f"an integer of at least {least}")
         raise UserError(f"{name} must be {allowed}, got {value!r}")
+    return value
+
+
+def require_number(name: str, value: Any, positive: bool = False) -> float:
+    """``value`` if it is a number (above 0 when ``positive``), else a UserError naming ``name`` and the value."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or (positive and value <= 0):
+        raise UserError(f"{name} must be {'a positive number' if positive else 'a number'}, got {value!r}")
     return value

@@ -14,7 +14,7 @@ from pytorch_lightning import LightningModule
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from gan.errors import UserError
+from gan.errors import UserError, require_number
 
 CHECKPOINT_FORMAT = 1  # bumped when checkpoints of older code can no longer be loaded
 STAT_NAMES = ("loss/d", "loss/g", "D(x)", "D(G(z))")  # logged as NAME_step and NAME_epoch
@@ -50,6 +50,30 @@ def discriminator_loss(
     return real_loss + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
 
 
+def r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al., 2018): the squared norm of the gradient of D's logits at the real images, batch mean."""
+    (gradients,) = torch.autograd.grad(real_logits.sum(), real_images, create_graph=True)
+    return gradients.pow(2).flatten(1).sum(1).mean()
+
+
+def discriminator_step_loss(
+    discriminator: nn.Module,
+    real_images: torch.Tensor,
+    fake_images: torch.Tensor,
+    loss: str,
+    real_target: float,
+    r1_gamma: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """D's loss on a real and a generated batch, plus ``r1_gamma / 2`` times the R1 penalty; and D's logits."""
+    real_images.requires_grad_(r1_gamma > 0)
+    real_logits = discriminator(real_images)
+    fake_logits = discriminator(fake_images.detach())
+    d_loss = discriminator_loss(real_logits, fake_logits, loss, real_target)
+    if r1_gamma:
+        d_loss = d_loss + r1_gamma / 2 * r1_penalty(real_logits, real_images)
+    return d_loss, real_logits, fake_logits
+
+
 def generator_loss(g_logits: torch.Tensor, loss: str) -> torch.Tensor:
     """G's loss on D's logits of its images."""
     if loss == "hinge":
@@ -63,8 +87,9 @@ class GAN(LightningModule):
     The networks are given as Hydra configs (``_target_`` dicts) and saved as hyper-parameters,
     so a checkpoint alone rebuilds them (see :func:`gan.load_generator`). The training recipe: ``lr_d`` (the
     discriminator's learning rate, default ``lr``), ``loss`` (one of LOSSES), ``label_smoothing`` (one-sided:
-    real images' target is ``1 - label_smoothing``) and ``ema_decay`` (above 0, samples come from an exponential
-    moving average of the generator's weights and BatchNorm statistics).
+    real images' target is ``1 - label_smoothing``), ``ema_decay`` (above 0, samples come from an exponential
+    moving average of the generator's weights and BatchNorm statistics) and ``r1_gamma`` (the weight of D's R1
+    gradient penalty on real images, 0 for none).
     """
 
     def __init__(
@@ -83,8 +108,13 @@ class GAN(LightningModule):
         loss: str = "bce",
         label_smoothing: float = 0.0,
         ema_decay: float = 0.0,
+        r1_gamma: float = 0.0,
     ) -> None:
         super().__init__()
+        for name, value in (("lr", lr), ("lr_d", lr if lr_d is None else lr_d)):
+            require_number(f"model.{name}", value, positive=True)
+        for name, value in (("label_smoothing", label_smoothing), ("ema_decay", ema_decay), ("r1_gamma", r1_gamma)):
+            require_number(f"model.{name}", value)
         if lr_scaling not in LR_SCALING:
             raise UserError(f"model.lr_scaling must be one of {', '.join(LR_SCALING)}, got {lr_scaling!r}")
         if loss not in LOSSES:
@@ -93,6 +123,8 @@ class GAN(LightningModule):
             raise UserError(
                 f"model.label_smoothing must be in [0, 1), and 0 unless model.loss=bce; got {label_smoothing!r}"
             )
+        if not r1_gamma >= 0.0:
+            raise UserError(f"model.r1_gamma must be 0 (off) or positive, got {r1_gamma!r}")
         if not 0.0 <= ema_decay < 1.0:
             raise UserError(f"model.ema_decay must be in [0, 1) (0 turns the average off), got {ema_decay!r}")
         self.save_hyperparameters(logger=False)  # train.py logs the whole config once
@@ -142,9 +174,9 @@ class GAN(LightningModule):
         loss, real_target = self.hparams.loss, 1.0 - self.hparams.label_smoothing
 
         with self.toggled_optimizer(opt_d):
-            real_logits = self.discriminator(real_images)
-            fake_logits = self.discriminator(fake_images.detach())
-            d_loss = discriminator_loss(real_logits, fake_logits, loss, real_target)
+            d_loss, real_logits, fake_logits = discriminator_step_loss(
+                self.discriminator, real_images, fake_images, loss, real_target, self.hparams.r1_gamma
+            )
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(d_loss)
             opt_d.step()

@@ -11,7 +11,7 @@ import gan
 from gan.checkpoint import AtomicCheckpointIO
 from gan.data import FashionMNISTDataModule
 from gan.errors import UserError
-from gan.module import GAN, discriminator_loss, generator_loss
+from gan.module import GAN, discriminator_loss, generator_loss, r1_penalty
 
 
 def make_gan(model: str) -> GAN:
@@ -194,3 +194,29 @@ def test_ema_decay_warms_up_then_reaches_its_setting() -> None:
         decay = min(0.9, (1 + step) / (10 + step))  # 2/11 at the first step: the start is soon forgotten
         expected = decay * expected + (1 - decay) * generator.linear1.weight.detach()
         torch.testing.assert_close(average.module.linear1.weight, expected)
+
+
+def test_r1_penalty_is_the_squared_gradient_of_d_at_the_real_images() -> None:
+    discriminator = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 1))
+    real_images = torch.randn(4, 1, 28, 28, requires_grad=True)
+    # a linear D's gradient at every image is its weight vector
+    expected = discriminator[1].weight.pow(2).sum()
+    torch.testing.assert_close(r1_penalty(discriminator(real_images), real_images), expected)
+
+
+def test_r1_gamma_changes_the_discriminator_step_only(fake_data_root: Path) -> None:
+    """Same seed, same batch: the penalty reaches D's update."""
+    trained = {}
+    for r1_gamma in (0.0, 10.0):
+        torch.manual_seed(0)
+        module = GAN(
+            {"_target_": "gan.nets.mlp.Generator"}, {"_target_": "gan.nets.mlp.Discriminator"}, r1_gamma=r1_gamma
+        )
+        datamodule = FashionMNISTDataModule(root=str(fake_data_root), system_dir="/nonexistent", download=False)
+        trainer = Trainer(
+            max_epochs=1, limit_train_batches=1, logger=False, enable_checkpointing=False, enable_progress_bar=False
+        )
+        trainer.fit(module, datamodule=datamodule)
+        trained[r1_gamma] = module
+    assert changed(trained[10.0].discriminator, snapshot(trained[0.0].discriminator))
+    assert torch.isfinite(trainer.callback_metrics["loss/d_epoch"])

@@ -81,7 +81,15 @@ def test_same_seed_same_fixed_noise_different_seed_different(fake_data_root: Pat
     assert torch.equal(noises[0], noises[1]) and not torch.equal(noises[0], noises[2])
 
 
-LAB_LOOP = {"lr": 2e-4, "lr_d": 2e-4, "betas": [0.5, 0.999], "loss": "bce", "label_smoothing": 0.0, "ema_decay": 0.0}
+LAB_LOOP = {
+    "lr": 2e-4,
+    "lr_d": 2e-4,
+    "betas": [0.5, 0.999],
+    "loss": "bce",
+    "label_smoothing": 0.0,
+    "ema_decay": 0.0,
+    "r1_gamma": 0.0,
+}
 
 
 @pytest.mark.parametrize("model", ["mlp", "conv"])
