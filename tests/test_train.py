@@ -102,3 +102,15 @@ def test_recipe_lab_is_the_plain_lab_loop_and_the_default_is_not(model: str) -> 
     assert lab.data.batch_size == 64 and lab.trainer.max_epochs == {"mlp": 3, "conv": 15}[model]
     assert {key: default.model[key] for key in LAB_LOOP} != LAB_LOOP
     assert default.trainer.max_epochs == lab.trainer.max_epochs  # same epochs, better training
+
+
+@pytest.mark.parametrize("recipe", ["default", "lab"])
+def test_loss_group_sets_the_loss_over_any_recipe(recipe: str) -> None:
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        losses = {
+            loss: compose(config_name="train", overrides=[f"recipe={recipe}", f"loss={loss}"]).model.loss
+            for loss in ("bce", "hinge")
+        }
+        unchosen = compose(config_name="train", overrides=[f"recipe={recipe}"]).model.loss
+    assert losses == {"bce": "bce", "hinge": "hinge"} and unchosen == "bce"
