@@ -1,6 +1,6 @@
 """Training throughput: the project's full path against a hand-written PyTorch loop, and data loading alone.
 
-    python benchmarks/train_speed.py [--models mlp conv] [--batches-mlp 937] [--batches-conv 60] [override ...]
+    python benchmarks/train_speed.py [--models mlp conv] [--batches-mlp 917] [--batches-conv 60] [-- override ...]
 
 Every measurement runs in this one process, on the real Fashion-MNIST (``data.root``, default ``data/``), at the
 configured batch size (64). Extra arguments are Hydra overrides of ``conf/train.yaml`` for the project's path.
