@@ -67,14 +67,16 @@ class TensorBatches(Dataset):
         return len(self.labels)
 
     def __getitem__(self, indices: list[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.images[indices], self.labels[indices]
+        indices = torch.as_tensor(indices, device=self.images.device)
+        # index_select: a quarter of the time of images[indices] for an MLP batch on the CPU (README, Performance)
+        return self.images.index_select(0, indices), self.labels.index_select(0, indices)
 
 
 class DeviceBatches(Sampler[torch.Tensor]):
-    """The index batches of ``batches`` as tensors on ``device``, copied there once per epoch.
+    """The index batches of ``batches`` as tensors on ``device``, made (and copied there) once per epoch.
 
-    A GPU then cuts each batch from its copy of the images without waiting for indices from the CPU (a copy from
-    ordinary CPU memory waits until the GPU has finished all its queued work).
+    No batch's indices are converted from a Python list; a GPU cuts each batch from its copy of the images without
+    waiting for indices from the CPU (a copy from ordinary CPU memory waits until the GPU has finished its queue).
     """
 
     def __init__(self, batches: BatchSampler, device: torch.device) -> None:
@@ -84,7 +86,9 @@ class DeviceBatches(Sampler[torch.Tensor]):
         return len(self.batches)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        yield from torch.tensor(list(self.batches)).to(self.device)
+        batches = list(self.batches)  # the last one may be shorter
+        indices = torch.tensor([index for batch in batches for index in batch]).to(self.device)
+        yield from indices.split([len(batch) for batch in batches])
 
 
 class FashionMNISTDataModule(LightningDataModule):
@@ -188,10 +192,10 @@ class FashionMNISTDataModule(LightningDataModule):
 
     def _loader(self, dataset: TensorBatches, shuffle: bool, drop_last: bool) -> DataLoader:
         sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-        batches = BatchSampler(sampler, self.batch_size, drop_last=drop_last)
+        batches = DeviceBatches(BatchSampler(sampler, self.batch_size, drop_last=drop_last), dataset.images.device)
         # batch_size=None: each "item" the sampler yields is a whole batch of indices
         if dataset.images.device.type != "cpu":
-            return DataLoader(dataset, sampler=DeviceBatches(batches, dataset.images.device), batch_size=None)
+            return DataLoader(dataset, sampler=batches, batch_size=None)
         return DataLoader(
             dataset, sampler=batches, batch_size=None, num_workers=self.num_workers, pin_memory=self.pin_memory
         )

@@ -81,12 +81,13 @@ class QualityMeter(nn.Module):
         classifier: FashionClassifier,
         features: str = "classifier",
         kid_subset_size: int = 1000,
-        batch_size: int = 1000,
+        batch_size: int = 250,  # measured fastest on a 2-core CPU: a batch's activations stay in the cache
         device: str | torch.device = "cpu",
     ) -> None:
         super().__init__()
         check_features(features)
-        self.classifier = classifier.eval().requires_grad_(False)
+        # channels-last: the classifier's ReLU and max-pooling run 3-4x faster on the CPU (README, Performance)
+        self.classifier = classifier.eval().requires_grad_(False).to(memory_format=torch.channels_last)
         self.batch_size = batch_size
         self.inception = _inception_network() if features == "inception" else None
         num_features = 2048 if self.inception is not None else classifier.num_features
@@ -105,7 +106,7 @@ class QualityMeter(nn.Module):
         """Adds the images' features to FID and KID; returns the classifier's class of each image."""
         predictions = []
         for batch in images.split(self.batch_size):
-            batch = batch.to(self.kid.device).float()
+            batch = batch.to(self.kid.device, torch.float, memory_format=torch.channels_last)
             classifier_features = self.classifier.features(batch)
             predictions.append(self.classifier.head(classifier_features).argmax(1))
             features = classifier_features if self.inception is None else self.inception(inception_input(batch))

@@ -4,6 +4,7 @@ import gzip
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,17 @@ def write_fake_fmnist(folder: Path, num_train: int = 96, num_test: int = 32, gzi
         write_idx(folder / images_name, rng.integers(0, 256, (count, 28, 28)), gzipped)
         write_idx(folder / labels_name, np.arange(count) % 10, gzipped)
     return folder
+
+
+@pytest.fixture(autouse=True)
+def keep_visible_gpus() -> Iterator[None]:
+    """A CPU run hides the GPUs from its process (gan.training.hide_gpus_from_cpu_run); the next test sees them."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    yield
+    if visible is None:
+        os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+    else:
+        os.environ["CUDA_VISIBLE_DEVICES"] = visible
 
 
 @pytest.fixture

@@ -117,14 +117,15 @@ def test_on_device_falls_back_to_cpu_memory_when_the_gpu_is_too_full(tmp_path: P
     assert loader.dataset is datamodule.train_set and loader.pin_memory
 
 
-def test_device_batches_are_the_sampler_batches_as_one_tensor_per_batch() -> None:
-    batches = BatchSampler(RandomSampler(range(100)), 32, drop_last=True)
+@pytest.mark.parametrize(("drop_last", "num_batches"), [(True, 3), (False, 4)])
+def test_device_batches_are_the_sampler_batches_as_one_tensor_per_batch(drop_last: bool, num_batches: int) -> None:
+    batches = BatchSampler(RandomSampler(range(100)), 32, drop_last=drop_last)
     torch.manual_seed(0)
     expected = list(batches)
     torch.manual_seed(0)
     index_tensors = list(DeviceBatches(batches, torch.device("cpu")))
-    assert len(DeviceBatches(batches, torch.device("cpu"))) == len(expected) == 3
-    assert [indices.tolist() for indices in index_tensors] == expected
+    assert len(DeviceBatches(batches, torch.device("cpu"))) == len(expected) == num_batches
+    assert [indices.tolist() for indices in index_tensors] == expected  # the last one shorter unless dropped
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU")

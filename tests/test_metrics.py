@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from torchmetrics.image.fid import FrechetInceptionDistance
 
 from gan.classifier import CLASS_NAMES, FashionClassifier
 from gan.errors import UserError
-from gan.metrics import QualityMeter, class_entropy
+from gan.metrics import PrecomputedFeatures, QualityMeter, class_entropy
 from tests.conftest import run_script, tiny_train_args
 from tests.test_train import read_events
 
@@ -28,6 +29,20 @@ def test_identical_sets_give_fid_near_zero_and_shifted_sets_more() -> None:
     assert abs(same.fid) < 1e-3 and abs(same.kid) < 1e-3
     assert 0.01 < slightly.fid < strongly.fid and slightly.kid < strongly.kid
     assert meter.measure(real_images).fid == pytest.approx(same.fid, abs=1e-6)  # the real features are kept
+
+
+def test_the_meter_measures_what_the_classifier_computes_in_its_ordinary_memory_format() -> None:
+    real_images, fake_images = torch.rand(300, 1, 28, 28) * 2 - 1, torch.rand(300, 1, 28, 28) - 1
+    classifier = random_classifier()
+    with torch.no_grad():
+        real_features, fake_features = classifier.features(real_images), classifier.features(fake_images)
+        fake_classes = classifier.head(fake_features).argmax(1)
+    fid = FrechetInceptionDistance(feature=PrecomputedFeatures(classifier.num_features))
+    fid.update(real_features, real=True)
+    fid.update(fake_features, real=False)
+    quality = QualityMeter(real_images, classifier, kid_subset_size=100, batch_size=64).measure(fake_images)
+    assert quality.fid == pytest.approx(float(fid.compute()), rel=1e-4)
+    assert quality.class_fractions == class_entropy(fake_classes)[1]
 
 
 def test_class_entropy_is_one_for_even_classes_and_zero_for_one_class() -> None:

@@ -1,5 +1,6 @@
 """``train.py`` end to end, as a user runs it, on tiny synthetic data (subprocesses)."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import gan
-from gan.training import register_resolvers
+from gan.training import hide_gpus_from_cpu_run, register_resolvers
 from tests.conftest import ROOT, run_script, tiny_train_args
 
 SCALARS = ["loss/d_step", "loss/g_step", "loss/d_epoch", "loss/g_epoch", "D(x)_step", "D(G(z))_step"]
@@ -114,3 +115,13 @@ def test_loss_group_sets_the_loss_over_any_recipe(recipe: str) -> None:
         }
         unchosen = compose(config_name="train", overrides=[f"recipe={recipe}"]).model.loss
     assert losses == {"bce": "bce", "hinge": "hinge"} and unchosen == "bce"
+
+
+@pytest.mark.parametrize(("hardware", "hidden"), [("cpu", True), ("gpu", False)])
+def test_a_cpu_run_hides_the_gpus_from_torch(hardware: str, hidden: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[f"hardware={hardware}"])
+    hide_gpus_from_cpu_run(cfg)
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == ("" if hidden else "0")
