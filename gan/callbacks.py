@@ -99,7 +99,7 @@ class ImageQuality(Callback):
         noise = torch.randn(
             self.num_samples, pl_module.hparams.latent_dim, generator=torch.Generator().manual_seed(self.noise_seed)
         )
-        fake_images = torch.cat([pl_module.sample(batch) for batch in noise.split(1000)])
+        fake_images = torch.cat([pl_module.sample(batch) for batch in noise.split(self.meter.batch_size)])
         row = self.meter.measure(fake_images).row()
         pl_module.log_dict({f"metrics/{name}": value for name, value in row.items()})
         pl_module.log("hp_metric", row["fid"])
