@@ -86,7 +86,7 @@ class QualityMeter(nn.Module):
     ) -> None:
         super().__init__()
         check_features(features)
-        # channels-last: the classifier's ReLU and max-pooling run 3-4x faster on the CPU (README, Performance)
+        # channels-last, with batches of 250: the classifier's pass runs 4x faster on the CPU (README, Performance)
         self.classifier = classifier.eval().requires_grad_(False).to(memory_format=torch.channels_last)
         self.batch_size = batch_size
         self.inception = _inception_network() if features == "inception" else None
