@@ -43,7 +43,7 @@ def write_fake_fmnist(folder: Path, num_train: int = 96, num_test: int = 32, gzi
 
 @pytest.fixture(autouse=True)
 def keep_visible_gpus() -> Iterator[None]:
-    """A CPU run hides the GPUs from its process (gan.training.hide_gpus_from_cpu_run); the next test sees them."""
+    """A CPU run may hide CUDA from its process (gan.training.hide_cuda_without_gpu); the next test sees it."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     yield
     if visible is None:

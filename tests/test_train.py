@@ -10,7 +10,7 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import gan
-from gan.training import hide_gpus_from_cpu_run, register_resolvers
+from gan.training import hide_cuda_without_gpu, register_resolvers
 from tests.conftest import ROOT, run_script, tiny_train_args
 
 SCALARS = ["loss/d_step", "loss/g_step", "loss/d_epoch", "loss/g_epoch", "D(x)_step", "D(G(z))_step"]
@@ -117,11 +117,16 @@ def test_loss_group_sets_the_loss_over_any_recipe(recipe: str) -> None:
     assert losses == {"bce": "bce", "hinge": "hinge"} and unchosen == "bce"
 
 
-@pytest.mark.parametrize(("hardware", "hidden"), [("cpu", True), ("gpu", False)])
-def test_a_cpu_run_hides_the_gpus_from_torch(hardware: str, hidden: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("hardware", "gpu_present", "hidden"), [("cpu", False, True), ("cpu", True, False), ("gpu", True, False)]
+)
+def test_a_cpu_run_without_a_gpu_hides_cuda_from_torch(
+    hardware: str, gpu_present: bool, hidden: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu_present)
     register_resolvers()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="train", overrides=[f"hardware={hardware}"])
-    hide_gpus_from_cpu_run(cfg)
+    hide_cuda_without_gpu(cfg)
     assert os.environ["CUDA_VISIBLE_DEVICES"] == ("" if hidden else "0")
