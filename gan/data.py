@@ -193,11 +193,14 @@ class FashionMNISTDataModule(LightningDataModule):
     def _loader(self, dataset: TensorBatches, shuffle: bool, drop_last: bool) -> DataLoader:
         sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
         batches = DeviceBatches(BatchSampler(sampler, self.batch_size, drop_last=drop_last), dataset.images.device)
+        on_cpu = dataset.images.device.type == "cpu"  # images on the GPU: no worker processes, nothing to pin
         # batch_size=None: each "item" the sampler yields is a whole batch of indices
-        if dataset.images.device.type != "cpu":
-            return DataLoader(dataset, sampler=batches, batch_size=None)
         return DataLoader(
-            dataset, sampler=batches, batch_size=None, num_workers=self.num_workers, pin_memory=self.pin_memory
+            dataset,
+            sampler=batches,
+            batch_size=None,
+            num_workers=self.num_workers if on_cpu else 0,
+            pin_memory=self.pin_memory and on_cpu,
         )
 
     def _on_training_device(self, dataset: TensorBatches) -> TensorBatches:
