@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -93,12 +94,17 @@ LAB_LOOP = {
 }
 
 
-@pytest.mark.parametrize("model", ["mlp", "conv"])
-def test_recipe_lab_is_the_plain_lab_loop_and_the_default_is_not(model: str) -> None:
+def compose_train(*overrides: str) -> DictConfig:
+    """train.py's configuration with ``overrides``, as Hydra composes it."""
     register_resolvers()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        lab = compose(config_name="train", overrides=[f"model={model}", "recipe=lab"])
-        default = compose(config_name="train", overrides=[f"model={model}"])
+        return compose(config_name="train", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("model", ["mlp", "conv"])
+def test_recipe_lab_is_the_plain_lab_loop_and_the_default_is_not(model: str) -> None:
+    lab = compose_train(f"model={model}", "recipe=lab")
+    default = compose_train(f"model={model}")
     assert {key: lab.model[key] for key in LAB_LOOP} == LAB_LOOP
     assert lab.data.batch_size == 64 and lab.trainer.max_epochs == {"mlp": 3, "conv": 15}[model]
     assert {key: default.model[key] for key in LAB_LOOP} != LAB_LOOP
@@ -107,13 +113,8 @@ def test_recipe_lab_is_the_plain_lab_loop_and_the_default_is_not(model: str) -> 
 
 @pytest.mark.parametrize("recipe", ["default", "lab"])
 def test_loss_group_sets_the_loss_over_any_recipe(recipe: str) -> None:
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        losses = {
-            loss: compose(config_name="train", overrides=[f"recipe={recipe}", f"loss={loss}"]).model.loss
-            for loss in ("bce", "hinge")
-        }
-        unchosen = compose(config_name="train", overrides=[f"recipe={recipe}"]).model.loss
+    losses = {loss: compose_train(f"recipe={recipe}", f"loss={loss}").model.loss for loss in ("bce", "hinge")}
+    unchosen = compose_train(f"recipe={recipe}").model.loss
     assert losses == {"bce": "bce", "hinge": "hinge"} and unchosen == "bce"
 
 
@@ -125,8 +126,5 @@ def test_a_cpu_run_without_a_gpu_hides_cuda_from_torch(
 ) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu_present)
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[f"hardware={hardware}"])
-    hide_cuda_without_gpu(cfg)
+    hide_cuda_without_gpu(compose_train(f"hardware={hardware}"))
     assert os.environ["CUDA_VISIBLE_DEVICES"] == ("" if hidden else "0")
