@@ -28,9 +28,10 @@ class FashionClassifier(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
+        # pooling before ReLU: the same numbers (ReLU keeps the order), a quarter of the ReLU's work
         self.features = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(1, 32, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),
             nn.Flatten(), nn.Linear(64 * 7 * 7, self.num_features), nn.ReLU(),
         )  # fmt: skip
         self.head = nn.Linear(self.num_features, len(CLASS_NAMES))

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from gan import classifier
 from gan.data import FashionMNISTDataModule
@@ -24,6 +25,16 @@ def test_training_is_deterministic_and_predicts_a_class_per_image(fake_data_root
         assert torch.equal(value, second.state_dict()[key]), key
     predictions = first.predict(data.test_set.images)
     assert predictions.shape == (32,) and predictions.min() >= 0 and predictions.max() < 10
+
+
+def test_pooling_before_relu_gives_the_features_of_the_usual_order() -> None:
+    """Caches of weights trained with ReLU before pooling stay valid: the features are the same numbers."""
+    model = classifier.FashionClassifier()
+    images = torch.randn(16, 1, 28, 28)
+    first_conv, second_conv, linear = model.features[0], model.features[3], model.features[7]
+    hidden = F.max_pool2d(F.relu(first_conv(images)), 2)
+    hidden = F.max_pool2d(F.relu(second_conv(hidden)), 2)
+    assert torch.equal(model.features(images), F.relu(linear(hidden.flatten(1))))
 
 
 def test_cache_is_reused_and_rebuilt_when_data_or_architecture_change(
