@@ -183,7 +183,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out_dir:
         for model in args.models:
             batches = args.batches_mlp if model == "mlp" else args.batches_conv
-            project, hand, epoch_end, datamodule = compare(model, batches, args.overrides, out_dir)
+            project, hand, epoch_end, datamodule = compare(model, batches, args.overrides, f"{out_dir}/{model}")
             rows.append((model, batches, project, hand))
             print(f"{model}: project {project:,.0f} img/s (epoch-end work {epoch_end:.2f} s),"
                   f" hand-written {hand:,.0f} img/s, ratio {project / hand:.2f}")  # fmt: skip
