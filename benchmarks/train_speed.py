@@ -136,11 +136,12 @@ def hand_written_step(cfg: DictConfig, real_images: torch.Tensor) -> Callable[[]
 
 def compare(
     model: str, batches: int, overrides: list[str], out_dir: str
-) -> tuple[float, float, float, FashionMNISTDataModule]:
+) -> tuple[float, float, float, int, FashionMNISTDataModule]:
     """Images/s of the project's path (train.py's objects as configured) and of the hand-written loop, interleaved.
 
-    Also returns the seconds of the project's epoch-end work per epoch: grid, loss curve and checkpoint every epoch,
-    the image metrics (measured once here) as often as a run of the model's default length makes them.
+    Also returns the seconds of the project's epoch-end work per epoch (grid, loss curve and checkpoint every epoch,
+    the image metrics, measured once here, as often as a run of the model's default length makes them) and how many
+    batches were timed (fewer than ``batches`` when an epoch is shorter).
     """
     cfg = compose_train(model, overrides, out_dir)
     metrics_share = measurements_per_epoch(cfg)
@@ -154,11 +155,16 @@ def compare(
     real_images = datamodule.train_set.images[: cfg.data.batch_size].to(trainer.strategy.root_device)
     stopwatch.hand_written_step = hand_written_step(cfg, real_images)
     trainer.fit(module, datamodule=datamodule)
+    if len(stopwatch.hand_seconds) < 2:
+        raise SystemExit(
+            f"error: an epoch of {model} has {trainer.num_training_batches} batches; the benchmark needs at least"
+            f" {WARMUP + 2} (a smaller data.batch_size)"
+        )
     metrics_seconds = sum(sum(cb.seconds) for cb in trainer.callbacks if isinstance(cb, ImageQuality))
     epoch_end = stopwatch.epoch_end_seconds - metrics_seconds + metrics_seconds * metrics_share
     project = images_per_second(stopwatch.project_seconds, cfg.data.batch_size, epoch_end)
     hand = images_per_second(stopwatch.hand_seconds, cfg.data.batch_size)
-    return project, hand, epoch_end, datamodule
+    return project, hand, epoch_end, len(stopwatch.hand_seconds), datamodule
 
 
 def data_loading(datamodule: FashionMNISTDataModule) -> float:
@@ -170,11 +176,20 @@ def data_loading(datamodule: FashionMNISTDataModule) -> float:
     return count / (clock(device) - start)
 
 
+def timed_batches(text: str) -> int:
+    """An argparse type: a number of timed batches, at least 2 (the project's batch times are the gaps between them)."""
+    if not text.isdigit() or int(text) < 2:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 2, got {text!r}")
+    return int(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["mlp", "conv"], choices=["mlp", "conv"])
-    parser.add_argument("--batches-mlp", type=int, default=917, help="timed batches (937 per epoch, 20 warm up)")
-    parser.add_argument("--batches-conv", type=int, default=60)
+    parser.add_argument(
+        "--batches-mlp", type=timed_batches, default=917, help="timed batches (937 per epoch, 20 warm up)"
+    )
+    parser.add_argument("--batches-conv", type=timed_batches, default=60)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/train.yaml for the project's path")
     args = parser.parse_args()
     register_resolvers()
@@ -183,8 +198,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out_dir:
         for model in args.models:
             batches = args.batches_mlp if model == "mlp" else args.batches_conv
-            project, hand, epoch_end, datamodule = compare(model, batches, args.overrides, f"{out_dir}/{model}")
-            rows.append((model, batches, project, hand))
+            project, hand, epoch_end, timed, datamodule = compare(model, batches, args.overrides, f"{out_dir}/{model}")
+            if timed < batches:
+                print(f"{model}: an epoch has only {timed + WARMUP} batches: {timed} timed, not {batches}")
+            rows.append((model, timed, project, hand))
             print(f"{model}: project {project:,.0f} img/s (epoch-end work {epoch_end:.2f} s),"
                   f" hand-written {hand:,.0f} img/s, ratio {project / hand:.2f}")  # fmt: skip
         loader = data_loading(datamodule)

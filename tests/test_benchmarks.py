@@ -22,3 +22,9 @@ def test_train_speed_prints_both_comparisons_data_loading_and_memory(fake_data_r
         assert f"| {model} | 3 |" in result.stdout
     assert "data loading alone:" in result.stdout
     assert "peak memory (RSS):" in result.stdout
+
+
+def test_train_speed_refuses_too_few_timed_batches_in_one_line() -> None:
+    result = run_script("benchmarks/train_speed.py", "--batches-mlp", "1")
+    assert result.returncode == 2
+    assert "argument --batches-mlp: must be a whole number of at least 2, got '1'" in result.stderr
