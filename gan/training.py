@@ -73,7 +73,8 @@ def check_config(cfg: DictConfig) -> None:
     """Refuse settings that would fail late or silently, with one line naming the value and what is allowed."""
     if cfg.trainer.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise UserError(
-            "hardware=gpu needs an NVIDIA GPU with CUDA, but torch.cuda.is_available() is False here; use hardware=cpu"
+            f"trainer.accelerator={cfg.trainer.accelerator} (hardware=gpu or ddp) needs an NVIDIA GPU with CUDA, but"
+            " torch.cuda.is_available() is False here; use hardware=cpu"
         )
     require_int("trainer.max_epochs", cfg.trainer.max_epochs, least=1)
     require_int("seed", cfg.seed, least=0)

@@ -49,7 +49,8 @@ BAD_INPUTS = [
     ("missing checkpoint", ["ckpt_path={tmp}/nothing.ckpt"], ["checkpoint not found"]),
     ("resume a folder without checkpoint", ["resume={tmp}"], ["checkpoint not found", "checkpoints/last.ckpt"]),
     ("resume and ckpt_path", ["resume={mlp_run}", "ckpt_path={mlp_ckpt}"], ["either resume=RUN_FOLDER or ckpt_path"]),
-    ("gpu without a gpu", ["hardware=gpu"], ["hardware=gpu needs an NVIDIA GPU"]),
+    ("gpu without a gpu", ["hardware=gpu"], ["trainer.accelerator=gpu (hardware=gpu or ddp) needs an NVIDIA GPU"]),
+    ("ddp without a gpu", ["hardware=ddp"], ["(hardware=gpu or ddp) needs an NVIDIA GPU", "use hardware=cpu"]),
 ]
 
 
