@@ -40,6 +40,28 @@ def ema_with_warmup(decay: float) -> Callable[[list[torch.Tensor], list[torch.Te
     return update
 
 
+@torch.no_grad()
+def update_average(average: AveragedModel, model: nn.Module, started: bool) -> None:
+    """``average.update_parameters(model)`` (``use_buffers=True``), without reading ``n_averaged`` from the device.
+
+    ``AveragedModel`` reads it twice a call, and on a GPU each read waits until the queued work has run. ``started``
+    tells the same from the host: whether ``average`` has been updated before (``n_averaged > 0``).
+    """
+    averaged = [*average.module.parameters(), *average.module.buffers()]
+    current = [*model.parameters(), *model.buffers()]
+    if not started:  # the first update copies the weights
+        torch._foreach_copy_(averaged, current)
+    else:
+        groups: dict[tuple[torch.device, torch.dtype], tuple[list, list]] = {}  # AveragedModel's grouping
+        for mean, value in zip(averaged, current, strict=True):
+            group = groups.setdefault((mean.device, mean.dtype), ([], []))
+            group[0].append(mean)
+            group[1].append(value)
+        for means, values in groups.values():
+            average.multi_avg_fn(means, values, average.n_averaged)
+    average.n_averaged += 1
+
+
 def discriminator_loss(
     real_logits: torch.Tensor, fake_logits: torch.Tensor, loss: str, real_target: float
 ) -> torch.Tensor:
@@ -140,6 +162,7 @@ class GAN(LightningModule):
         self.register_buffer("fixed_noise", fixed_noise)
         self._epoch_sums: torch.Tensor | None = None
         self._epoch_batches = 0
+        self._average_started = False  # whether generator_ema holds an average yet, known on the host
 
     @property
     def sampler(self) -> nn.Module:
@@ -162,6 +185,10 @@ class GAN(LightningModule):
             for net in (self.generator, self.discriminator, self.generator_ema):
                 if net is not None:
                     net.to(memory_format=torch.channels_last)
+
+    def on_train_start(self) -> None:
+        if self.generator_ema is not None:  # read once here (a resumed run's average has started), not per batch
+            self._average_started = bool(self.generator_ema.n_averaged > 0)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         real_images, _ = batch
@@ -188,7 +215,8 @@ class GAN(LightningModule):
             self.manual_backward(g_loss)
             opt_g.step()
         if self.generator_ema is not None:
-            self.generator_ema.update_parameters(self.generator)
+            update_average(self.generator_ema, self.generator, self._average_started)
+            self._average_started = True
 
         stats = torch.stack(
             [d_loss, g_loss, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()]
@@ -200,15 +228,18 @@ class GAN(LightningModule):
         """Sum the batch's statistics for the epoch means; hand them to Lightning only on its logging steps.
 
         A ``self.log`` call costs more than this MLP's whole training step, so the values of other steps are
-        only summed (on the device, no sync). ``global_step`` counts two optimiser steps per batch.
+        only summed (on the device, no sync). ``global_step`` counts two optimiser steps per batch. The logged
+        values are copied to the host once: Lightning converts the progress bar's values to numbers after every
+        batch, which on a GPU would wait for the queued work each time.
         """
         self._epoch_sums = stats if self._epoch_sums is None else self._epoch_sums + stats
         self._epoch_batches += 1
         every = self.trainer.log_every_n_steps  # 0 turns step logging off
         if every and (self.global_step // 2) % every == every - 1:
-            names = [f"{name}_step" for name in STAT_NAMES]
-            self.log_dict(dict(zip(names[:2], stats[:2], strict=True)), on_step=True, on_epoch=False, prog_bar=True)
-            self.log_dict(dict(zip(names[2:], stats[2:], strict=True)), on_step=True, on_epoch=False)
+            values = dict(zip([f"{name}_step" for name in STAT_NAMES], stats.cpu(), strict=True))
+            losses = {name: values.pop(name) for name in ("loss/d_step", "loss/g_step")}
+            self.log_dict(losses, on_step=True, on_epoch=False, prog_bar=True)
+            self.log_dict(values, on_step=True, on_epoch=False)
 
     def on_train_epoch_start(self) -> None:
         self._epoch_sums, self._epoch_batches = None, 0

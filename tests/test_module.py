@@ -1,17 +1,21 @@
 """The GAN LightningModule: one training step, which parameters each optimiser changes, checkpoints."""
 
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
-from pytorch_lightning import Trainer
+from pytorch_lightning import Callback, Trainer
+from torch.optim.swa_utils import AveragedModel
 
 import gan
 from gan.checkpoint import AtomicCheckpointIO
 from gan.data import FashionMNISTDataModule
 from gan.errors import UserError
-from gan.module import GAN, discriminator_loss, generator_loss, r1_penalty
+from gan.module import GAN, discriminator_loss, ema_with_warmup, generator_loss, r1_penalty, update_average
+from gan.nets import conv
 
 
 def make_gan(model: str) -> GAN:
@@ -194,6 +198,66 @@ def test_ema_decay_warms_up_then_reaches_its_setting() -> None:
         decay = min(0.9, (1 + step) / (10 + step))  # 2/11 at the first step: the start is soon forgotten
         expected = decay * expected + (1 - decay) * generator.linear1.weight.detach()
         torch.testing.assert_close(average.module.linear1.weight, expected)
+
+
+@pytest.fixture
+def host_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The names of the tensor methods that read a value into Python (on a GPU each waits for the queued work),
+    called while the list's first entry is ``"on"``. Adam reading its step counters is left out: they stay on the
+    host even for a GPU's parameters."""
+    reads = ["off"]
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__"):
+        method = getattr(torch.Tensor, name)
+
+        def counted(tensor: torch.Tensor, *args, _name: str = name, _method=method, **kwargs):
+            if reads[0] == "on" and sys._getframe(1).f_code.co_name != "_get_value":
+                reads.append(_name)
+            return _method(tensor, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    yield reads
+
+
+def test_update_average_is_averaged_models_update_without_reading_the_device(host_reads: list[str]) -> None:
+    generator = conv.Generator(latent_dim=100)
+    reference, average = (
+        AveragedModel(generator, multi_avg_fn=ema_with_warmup(0.9), use_buffers=True) for _ in range(2)
+    )
+    for step in range(4):
+        generator(torch.randn(8, 100))  # new BatchNorm statistics
+        with torch.no_grad():
+            generator.linear1.weight.add_(1.0)
+        reference.update_parameters(generator)
+        host_reads[0] = "on"
+        update_average(average, generator, started=step > 0)
+        host_reads[0] = "off"
+    assert host_reads == ["off"]
+    for (name, expected), actual in zip(reference.state_dict().items(), average.state_dict().values(), strict=True):
+        assert torch.equal(actual, expected), name  # n_averaged and BatchNorm's batch counters included
+
+
+def test_a_training_batch_reads_nothing_from_the_device(fake_data_root: Path, host_reads: list[str]) -> None:
+    """Between its logging steps, a batch queues all its work: a GPU never waits for the host in the middle."""
+
+    class Window(Callback):
+        def on_train_batch_start(self, *args) -> None:
+            host_reads[0] = "on"
+
+        def on_train_batch_end(self, *args) -> None:
+            host_reads[0] = "off"
+
+    module = make_gan("conv")
+    module.hparams.ema_decay = 0.9
+    module.generator_ema = AveragedModel(module.generator, multi_avg_fn=ema_with_warmup(0.9), use_buffers=True)
+    datamodule = FashionMNISTDataModule(
+        root=str(fake_data_root), system_dir="/nonexistent", download=False, batch_size=16
+    )
+    trainer = Trainer(
+        max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[Window()]
+    )
+    trainer.fit(module, datamodule=datamodule)
+    assert trainer.global_step == 2 * 6
+    assert host_reads == ["off"]
 
 
 def test_r1_penalty_is_the_squared_gradient_of_d_at_the_real_images() -> None:

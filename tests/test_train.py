@@ -8,10 +8,11 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from PIL import Image
+from pytorch_lightning import Callback, Trainer
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import gan
-from gan.training import hide_cuda_without_gpu, register_resolvers
+from gan.training import build, hide_cuda_without_gpu, register_resolvers
 from tests.conftest import ROOT, run_script, tiny_train_args
 
 SCALARS = ["loss/d_step", "loss/g_step", "loss/d_epoch", "loss/g_epoch", "D(x)_step", "D(G(z))_step"]
@@ -128,3 +129,39 @@ def test_a_cpu_run_without_a_gpu_hides_cuda_from_torch(
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu_present)
     hide_cuda_without_gpu(compose_train(f"hardware={hardware}"))
     assert os.environ["CUDA_VISIBLE_DEVICES"] == ("" if hidden else "0")
+
+
+class FailOnGpuSync(Callback):
+    """Makes any wait of the host for the GPU an error, from the start of each batch to the start of the next,
+    except around the logging steps (which copy the logged values to the host once) and in the first two batches
+    (the cuDNN autotuner's trials)."""
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module, batch, batch_idx: int) -> None:
+        logging_step = batch_idx % trainer.log_every_n_steps == trainer.log_every_n_steps - 1
+        torch.cuda.set_sync_debug_mode("default" if logging_step or batch_idx < 2 else "error")
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module) -> None:
+        torch.cuda.set_sync_debug_mode("default")
+
+    def on_exception(self, trainer: Trainer, pl_module, exception: BaseException) -> None:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU")
+@pytest.mark.parametrize("model", ["mlp", "conv"])
+def test_gpu_batches_never_wait_for_the_gpu_between_logging_steps(model: str, fake_data_root: Path, tmp_path: Path):
+    cfg = compose_train(
+        f"model={model}",
+        "hardware=gpu",
+        f"data.root={fake_data_root}",
+        "data.system_dir=/nonexistent",
+        "data.download=false",
+        "data.batch_size=2",  # 48 batches: logging steps, and progress-bar values in between
+        "trainer.max_epochs=1",
+        "trainer.log_every_n_steps=5",
+        "metrics.every_n_epochs=0",
+        f"paths.output_dir={tmp_path}",
+    )
+    datamodule, module, trainer = build(cfg, extra_callbacks=[FailOnGpuSync()])
+    trainer.fit(module, datamodule=datamodule)
+    assert trainer.global_step == 2 * 48
