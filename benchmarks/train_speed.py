@@ -30,7 +30,7 @@ from torch.optim.swa_utils import AveragedModel
 from gan.callbacks import ImageQuality
 from gan.data import FashionMNISTDataModule
 from gan.metrics import measures_after
-from gan.module import discriminator_step_loss, ema_with_warmup, generator_loss
+from gan.module import discriminator_step_loss, ema_with_warmup, generator_loss, update_average
 from gan.training import build, register_resolvers
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -113,7 +113,10 @@ def hand_written_step(cfg: DictConfig, real_images: torch.Tensor) -> Callable[[]
     def autocast() -> torch.autocast:
         return torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None)
 
+    average_started = False
+
     def step() -> None:
+        nonlocal average_started
         with autocast():
             fake_images = generator(torch.randn(len(real_images), model.latent_dim, device=device))
             d_loss, _, _ = discriminator_step_loss(
@@ -129,7 +132,8 @@ def hand_written_step(cfg: DictConfig, real_images: torch.Tensor) -> Callable[[]
         scaler.step(opt_g)
         scaler.update()
         if ema is not None:
-            ema.update_parameters(generator)
+            update_average(ema, generator, average_started)  # as the project: no GPU sync
+            average_started = True
 
     return step
 
