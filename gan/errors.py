@@ -27,7 +27,8 @@ def require_int(name: str, value: Any, least: int) -> int:
 
 
 def require_number(name: str, value: Any, positive: bool = False) -> float:
-    """``value`` if it is a number (above 0 when ``positive``), else a UserError naming ``name`` and the value."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or (positive and value <= 0):
-        raise UserError(f"{name} must be {'a positive number' if positive else 'a number'}, got {value!r}")
+    """``value`` if it is a finite number (above 0 when ``positive``), else a UserError naming ``name`` and it."""
+    is_number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not is_number or (positive and value <= 0):
+        raise UserError(f"{name} must be {'a positive' if positive else 'a'} finite number, got {value!r}")
     return value

@@ -103,6 +103,18 @@ def test_divergence_stops_the_run_and_keeps_the_good_checkpoint(fake_data_root: 
     assert all(value.isfinite().all() for value in checkpoint["state_dict"].values() if value.is_floating_point())
 
 
+def test_divergence_in_a_measured_epoch_stops_the_run_before_the_image_metrics(
+    fake_data_root: Path, tmp_path: Path
+) -> None:
+    """The last epoch is measured: the losses are checked first (FID of non-finite samples crashed the process)."""
+    result = train(
+        fake_data_root, tmp_path / "run", "trainer.max_epochs=2", "model._target_=tests.helpers.DivergingGAN",
+        "+model.nan_from_batch=4",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: training diverged: loss/d is nan at batch 5")
+
+
 def test_a_diverged_run_does_not_stop_the_sweep(fake_data_root: Path, tmp_path: Path) -> None:
     script, *overrides = [arg for arg in tiny_train_args(fake_data_root, tmp_path) if "hydra.run.dir" not in arg]
     result = run_script(
