@@ -37,8 +37,13 @@ def measure_floor() -> None:
     datamodule = FashionMNISTDataModule(root=args.data_root, system_dir=args.system_dir)
     classifier = load_classifier(datamodule)
     datamodule.setup("fit")
-    start = time.perf_counter()
+    if args.num_samples > len(datamodule.train_set):
+        parser.error(
+            f"--num-samples must be at most {len(datamodule.train_set)} (the training images), got {args.num_samples}"
+        )
     meter = QualityMeter(datamodule.test_set.images, classifier, args.features)
+    meter.check_num_samples(args.num_samples, "--num-samples")
+    start = time.perf_counter()
     chosen = torch.randperm(len(datamodule.train_set), generator=torch.Generator().manual_seed(args.seed))
     quality = meter.measure(datamodule.train_set.images[chosen[: args.num_samples]])
     print(f"{args.num_samples} training images against the {len(datamodule.test_set)} test images ({args.features}):")

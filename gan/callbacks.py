@@ -91,6 +91,7 @@ class ImageQuality(Callback):
         with torch.random.fork_rng(devices=[]):  # building the classifier draws random weights: not the training's
             classifier = load_classifier(datamodule)
         self.meter = QualityMeter(datamodule.test_set.images, classifier, self.features, device=pl_module.device)
+        self.meter.check_num_samples(self.num_samples)  # now, not after the first measured epoch
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.meter is None or not measures_after(trainer.current_epoch + 1, self.every_n_epochs, trainer.max_epochs):

@@ -114,14 +114,17 @@ class QualityMeter(nn.Module):
             self.kid.update(features, real=real)
         return torch.cat(predictions)
 
+    def check_num_samples(self, num_samples: int, option: str = "metrics.num_samples") -> None:
+        """Refuse fewer samples than KID's subset size, with one line naming ``option``."""
+        if num_samples < self.kid_subset_size:
+            raise UserError(
+                f"{option} must be at least {self.kid_subset_size} (the KID subset size), got {num_samples}"
+            )
+
     @torch.no_grad()
     def measure(self, fake_images: torch.Tensor) -> Quality:
         """FID, KID and class coverage of ``fake_images`` (in [-1, 1]) against the real images."""
-        if len(fake_images) < self.kid_subset_size:
-            raise UserError(
-                f"metrics.num_samples must be at least {self.kid_subset_size} (the KID subset size),"
-                f" got {len(fake_images)}"
-            )
+        self.check_num_samples(len(fake_images))
         self.fid.reset()
         self.kid.reset()
         predictions = self._update(fake_images, real=False)
