@@ -17,7 +17,7 @@ from gan.callbacks import LossCurve
 from gan.checkpoint import generator_from_checkpoint, model_name, read_checkpoint
 from gan.classifier import CLASS_NAMES, load_classifier
 from gan.data import FashionMNISTDataModule
-from gan.errors import UserError, require_int
+from gan.errors import MAX_SEED, UserError, require_int
 from gan.figures import image_grid
 from gan.latent import (
     custom_noise,
@@ -84,8 +84,14 @@ def check_latent_config(latent: DictConfig, latent_dim: int) -> dict[str, Any]:
     for name, chosen in (("latent.dims", dims), ("latent.values", values)):
         if len(set(chosen)) < len(chosen):
             raise UserError(f"{name} lists a number twice: {chosen}")
-    for name, least in (("num_images", 2), ("random_directions", 1), ("sefa_directions", 1), ("seed", 0)):
-        require_int(f"latent.{name}", latent[name], least)
+    limits = {
+        "num_images": (2, 64),
+        "random_directions": (1, None),
+        "sefa_directions": (1, None),
+        "seed": (0, MAX_SEED),
+    }
+    for name, (least, most) in limits.items():
+        require_int(f"latent.{name}", latent[name], least, most)
     return {
         "dims": dims,
         "values": values,

@@ -17,7 +17,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torchvision.utils import make_grid, save_image
 
 from gan.classifier import load_classifier
-from gan.errors import DivergenceError, require_int
+from gan.errors import DivergenceError, UserError, require_int
 from gan.metrics import QualityMeter, check_features, measures_after
 
 
@@ -131,11 +131,13 @@ class LossCurve(Callback):
     """
 
     def __init__(self, output_dir: str, smoothing: float = 0.98, check_every_n_batches: int = 50) -> None:
-        if not 0.0 <= smoothing < 1.0:
-            raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+        if not (isinstance(smoothing, float | int) and 0.0 <= smoothing < 1.0):
+            raise UserError(f"callbacks.loss_curve.smoothing must be a number in [0, 1), got {smoothing!r}")
         self.path = Path(output_dir) / "loss_curve.png"
         self.smoothing = smoothing
-        self.check_every_n_batches = check_every_n_batches
+        self.check_every_n_batches = require_int(
+            "callbacks.loss_curve.check_every_n_batches", check_every_n_batches, least=1
+        )
         self.d_losses: list[float] = []
         self.g_losses: list[float] = []
         self.epoch_ends: list[int] = []

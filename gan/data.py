@@ -109,7 +109,8 @@ class FashionMNISTDataModule(LightningDataModule):
         on_device: bool = False,
     ) -> None:
         super().__init__()
-        require_int("data.batch_size", batch_size, least=1)
+        require_int("data.batch_size", batch_size, least=2)  # BatchNorm in training needs two images
+        require_int("data.num_workers", num_workers, least=0)
         self.root = Path(root).expanduser()
         self.system_dir = Path(system_dir).expanduser()
         self.batch_size = batch_size

@@ -18,10 +18,16 @@ def first_line(error: BaseException) -> str:
     return message.splitlines()[0] if message else type(error).__name__
 
 
-def require_int(name: str, value: Any, least: int) -> int:
-    """``value`` if it is an integer of at least ``least``, else a UserError naming ``name`` and the value."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+MAX_SEED = 2**32 - 1  # the largest seed that numpy (seeded by Lightning's seed_everything) accepts
+
+
+def require_int(name: str, value: Any, least: int, most: int | None = None) -> int:
+    """``value`` if it is an integer from ``least`` to ``most`` (no limit when None), else a UserError naming
+    ``name`` and the value."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least or (most is not None and value > most):
         allowed = {0: "a non-negative integer", 1: "a positive integer"}.get(least, f"an integer of at least {least}")
+        if most is not None:
+            allowed = f"an integer from {least} to {most}"
         raise UserError(f"{name} must be {allowed}, got {value!r}")
     return value
 

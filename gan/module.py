@@ -14,7 +14,7 @@ from pytorch_lightning import LightningModule
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from gan.errors import UserError, require_number
+from gan.errors import UserError, require_int, require_number
 
 CHECKPOINT_FORMAT = 1  # bumped when checkpoints of older code can no longer be loaded
 STAT_NAMES = ("loss/d", "loss/g", "D(x)", "D(G(z))")  # logged as NAME_step and NAME_epoch
@@ -133,6 +133,9 @@ class GAN(LightningModule):
         r1_gamma: float = 0.0,
     ) -> None:
         super().__init__()
+        require_int("model.latent_dim", latent_dim, least=1)
+        if not (len(betas) == 2 and all(isinstance(beta, float | int) and 0.0 <= beta < 1.0 for beta in betas)):
+            raise UserError(f"model.betas must be two numbers in [0, 1) (Adam's), got {list(betas)!r}")
         for name, value in (("lr", lr), ("lr_d", lr if lr_d is None else lr_d)):
             require_number(f"model.{name}", value, positive=True)
         for name, value in (("label_smoothing", label_smoothing), ("ema_decay", ema_decay), ("r1_gamma", r1_gamma)):

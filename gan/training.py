@@ -16,7 +16,7 @@ from pytorch_lightning import Callback, LightningDataModule, Trainer, seed_every
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from gan.checkpoint import model_name, read_checkpoint
-from gan.errors import UserError, require_int
+from gan.errors import MAX_SEED, UserError, require_int
 from gan.module import GAN
 
 
@@ -77,7 +77,7 @@ def check_config(cfg: DictConfig) -> None:
             " torch.cuda.is_available() is False here; use hardware=cpu"
         )
     require_int("trainer.max_epochs", cfg.trainer.max_epochs, least=1)
-    require_int("seed", cfg.seed, least=0)
+    require_int("seed", cfg.seed, least=0, most=MAX_SEED)
 
 
 def hide_cuda_without_gpu(cfg: DictConfig) -> None:

@@ -90,7 +90,7 @@ def test_missing_data_names_both_remedies(tmp_path: Path) -> None:
 
 
 def test_non_positive_batch_size_is_refused() -> None:
-    with pytest.raises(UserError, match="data.batch_size must be a positive integer, got 0"):
+    with pytest.raises(UserError, match="data.batch_size must be an integer of at least 2, got 0"):
         FashionMNISTDataModule(batch_size=0)
 
 
