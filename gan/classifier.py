@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan.data import SPLIT_FILES, FashionMNISTDataModule, TensorBatches
+from gan.errors import first_line
 
 ARCHITECTURE_VERSION = 1  # bump when FashionClassifier changes: cached weights are then retrained
 CACHE_NAME = "fmnist_classifier.pt"
@@ -88,13 +89,18 @@ def load_classifier(datamodule: FashionMNISTDataModule, epochs: int = 5, seed: i
         "seed": seed,
     }
     if cache.is_file():
-        saved = torch.load(cache, weights_only=True)
-        if saved["meta"] == expected:
-            model = FashionClassifier()
-            model.load_state_dict(saved["state_dict"])
-            return model.eval()
-        changed = ", ".join(key for key in expected if saved["meta"].get(key) != expected[key])
-        print(f"the classifier cached in {cache} does not match ({changed} changed): training it again")
+        try:
+            saved = torch.load(cache, weights_only=True)
+            meta = dict(saved["meta"])
+        except Exception as error:  # noqa: BLE001 - whatever broke the file, it is rebuilt
+            reason = f"is unreadable ({first_line(error)})"
+        else:
+            if meta == expected:
+                model = FashionClassifier()
+                model.load_state_dict(saved["state_dict"])
+                return model.eval()
+            reason = f"does not match ({', '.join(key for key in expected if meta.get(key) != expected[key])} changed)"
+        print(f"the classifier cached in {cache} {reason}: training it again")
     print(f"training the Fashion-MNIST classifier once ({epochs} epochs; cached in {cache}) ...", flush=True)
     datamodule.setup("fit")
     model = train_classifier(datamodule.train_set, epochs, seed)

@@ -52,6 +52,14 @@ def test_cache_is_reused_and_rebuilt_when_data_or_architecture_change(
         cached = classifier.load_classifier(datamodule(fake_data_root), epochs=1)
     assert torch.equal(cached.head.weight, trained.head.weight)
 
+    cache = fake_data_root / classifier.CACHE_NAME
+    cache.write_bytes(cache.read_bytes()[:100])  # truncated: rebuilt, not a traceback
+    classifier.load_classifier(datamodule(fake_data_root), epochs=1)
+    assert f"the classifier cached in {cache} is unreadable (" in capsys.readouterr().out
+    cache.write_text("not a checkpoint")
+    classifier.load_classifier(datamodule(fake_data_root), epochs=1)
+    assert "is unreadable (" in capsys.readouterr().out
+
     write_fake_fmnist(fake_data_root / "FashionMNIST" / "raw", num_train=64)  # other training data
     classifier.load_classifier(datamodule(fake_data_root), epochs=1)
     assert "does not match (data changed): training it again" in capsys.readouterr().out
