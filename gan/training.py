@@ -49,6 +49,11 @@ class OutputDirCheck(HydraCallback):
             sys.exit(1)
 
 
+def record_dir(resume: str | None, resumed_record: str) -> str:
+    """Hydra's record folder in the run folder: ``.hydra``, or a new one for a resumed run, whose first record stays."""
+    return resumed_record if resume else ".hydra"
+
+
 def resume_checkpoint(cfg: DictConfig) -> str | None:
     """The checkpoint to continue from (``resume=RUN`` or ``ckpt_path=FILE``), checked against this run's model."""
     if cfg.resume and cfg.ckpt_path:
@@ -56,17 +61,43 @@ def resume_checkpoint(cfg: DictConfig) -> str | None:
     path = Path(cfg.resume) / "checkpoints" / "last.ckpt" if cfg.resume else cfg.ckpt_path
     if path is None:
         return None
-    saved = read_checkpoint(path)["hyper_parameters"]
+    check_same_model(path, read_checkpoint(path)["hyper_parameters"], cfg.model)
+    return str(path)
+
+
+def check_same_model(path: str | Path, saved: dict[str, Any], model: DictConfig) -> None:
+    """Refuse a checkpoint whose networks or training recipe (the GAN's saved arguments) differ from ``model``."""
     for net in ("generator", "discriminator"):
-        saved_target, target = saved[net]["_target_"], cfg.model[net]["_target_"]
+        saved_target, target = saved[net]["_target_"], model[net]["_target_"]
         if saved_target != target:
             raise UserError(
                 f"{path} holds a model={model_name(saved_target)} {net}, but this run builds"
                 f" model={model_name(target)}; add model={model_name(saved_target)}"
             )
-    if saved["latent_dim"] != cfg.model.latent_dim:
-        raise UserError(f"{path} has latent size {saved['latent_dim']}, this run {cfg.model.latent_dim}")
-    return str(path)
+    # the top-level _target_, _recursive_ and _convert_ tell Hydra how to build the GAN: not its arguments
+    arguments = {key: value for key, value in OmegaConf.to_container(model, resolve=True).items() if key[0] != "_"}
+    saved, this = _flatten(saved, "model."), _flatten(arguments, "model.")
+    differing = [
+        f"{key}={saved.get(key, '<unset>')} (this run {this.get(key, '<unset>')})"
+        for key in sorted(saved.keys() | this.keys())
+        if saved.get(key) != this.get(key)
+    ]
+    if differing:
+        raise UserError(
+            f"{path} was trained with {', '.join(differing)}; resume with the first run's overrides"
+            " (in its .hydra/overrides.yaml)"
+        )
+
+
+def _flatten(config: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """``{"generator": {"latent_dim": 100}}`` -> ``{"model.generator.latent_dim": 100}`` (with prefix ``model.``)."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -129,3 +160,4 @@ def register_resolvers() -> None:
     """The ``${gan_...:}`` resolvers the configs use; call before Hydra composes them."""
     OmegaConf.register_new_resolver("gan_mixed_precision", mixed_precision, replace=True)
     OmegaConf.register_new_resolver("gan_run_dir", run_dir, replace=True)
+    OmegaConf.register_new_resolver("gan_record_dir", record_dir, replace=True)

@@ -61,6 +61,16 @@ BAD_INPUTS = [
     ),
     ("unwritable output folder", ["hydra.run.dir=/proc/no/run"], ["cannot write the output folder /proc/no/run"]),
     ("checkpoint of another model", ["model=conv", "ckpt_path={mlp_ckpt}"], ["holds a model=mlp", "add model=mlp"]),
+    (
+        "resume with another recipe",
+        ["resume={mlp_run}", "recipe=lab"],
+        ["model.ema_decay=0.999 (this run 0.0)", "model.r1_gamma=10.0 (this run 0.0)", "first run's overrides"],
+    ),
+    (
+        "checkpoint of another network size",
+        ["ckpt_path={mlp_ckpt}", "+model.generator.hidden_dim=256"],
+        ["was trained with model.generator.hidden_dim=<unset> (this run 256);"],
+    ),
     ("checkpoint of another version", ["ckpt_path={old_ckpt}"], ["has checkpoint format 0, this code reads format 1"]),
     ("file that is no checkpoint", ["ckpt_path={not_ckpt}"], ["corrupt or unreadable checkpoint"]),
     ("missing checkpoint", ["ckpt_path={tmp}/nothing.ckpt"], ["checkpoint not found"]),

@@ -55,6 +55,24 @@ def test_resumed_run_ends_as_the_uninterrupted_one(fake_data_root: Path, tmp_pat
     assert sorted(path.name for path in (split / "samples").iterdir()) == [f"epoch_00{i}.png" for i in range(3)]
 
 
+def test_resuming_keeps_the_first_runs_hydra_record(fake_data_root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    assert train(fake_data_root, run_dir, "trainer.max_epochs=1").returncode == 0
+    names = ("config.yaml", "hydra.yaml", "overrides.yaml")
+    first_record = {name: (run_dir / ".hydra" / name).read_bytes() for name in names}
+    args = [arg for arg in tiny_train_args(fake_data_root, run_dir) if not arg.startswith("hydra.run.dir")]
+    assert run_script(*args, f"resume={run_dir}", "model=conv").returncode == 1  # refused: another model
+    resumed = run_script(*args, f"resume={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    assert {name: (run_dir / ".hydra" / name).read_bytes() for name in names} == first_record
+    refused_record, resumed_record = sorted((run_dir / ".hydra").glob("resume_*"))  # one per attempt, by time
+    assert "model=conv" in (refused_record / "overrides.yaml").read_text()
+    assert f"resume={run_dir}" in (resumed_record / "overrides.yaml").read_text()
+    assert "model=conv" not in (resumed_record / "overrides.yaml").read_text()
+    assert all((resumed_record / name).is_file() for name in names)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interruption_leaves_a_loadable_last_checkpoint(signum: int, fake_data_root: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
