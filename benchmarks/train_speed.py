@@ -92,7 +92,10 @@ def compose_train(model: str, overrides: list[str], out_dir: str) -> DictConfig:
 def measurements_per_epoch(cfg: DictConfig) -> float:
     """How often the image metrics run in a run of this config: measurements over epochs."""
     epochs = cfg.trainer.max_epochs
-    return sum(measures_after(epoch, cfg.metrics.every_n_epochs, epochs) for epoch in range(1, epochs + 1)) / epochs
+    return (
+        sum(measures_after(epoch, cfg.metrics.every_n_epochs, epoch == epochs) for epoch in range(1, epochs + 1))
+        / epochs
+    )
 
 
 def hand_written_step(cfg: DictConfig, real_images: torch.Tensor) -> Callable[[], None]:

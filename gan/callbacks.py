@@ -94,7 +94,9 @@ class ImageQuality(Callback):
         self.meter.check_num_samples(self.num_samples)  # now, not after the first measured epoch
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self.meter is None or not measures_after(trainer.current_epoch + 1, self.every_n_epochs, trainer.max_epochs):
+        epoch = trainer.current_epoch + 1
+        last = epoch == trainer.max_epochs or 0 < trainer.max_steps <= trainer.global_step
+        if self.meter is None or not measures_after(epoch, self.every_n_epochs, last):
             return
         start = time.perf_counter()
         noise = torch.randn(

@@ -53,9 +53,9 @@ def check_features(features: str) -> None:
         raise UserError(f"metrics.features must be one of {', '.join(FEATURES)}, got {features!r}")
 
 
-def measures_after(epoch: int, every_n_epochs: int, max_epochs: int) -> bool:
-    """Whether the metrics run after ``epoch`` (counted from 1): every ``every_n_epochs``-th and the last; 0: never."""
-    return bool(every_n_epochs) and (epoch % every_n_epochs == 0 or epoch == max_epochs)
+def measures_after(epoch: int, every_n_epochs: int, last: bool) -> bool:
+    """Whether the metrics run after ``epoch`` (from 1): every ``every_n_epochs``-th and the ``last``; 0: never."""
+    return bool(every_n_epochs) and (epoch % every_n_epochs == 0 or last)
 
 
 class PrecomputedFeatures(nn.Module):

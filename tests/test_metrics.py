@@ -108,3 +108,12 @@ def test_measuring_does_not_change_the_training(fake_data_root: Path, tmp_path: 
     for other in weights[1:]:
         for key, value in weights[0].items():
             assert torch.equal(value, other[key]), key
+
+
+def test_a_run_stopped_by_max_steps_is_measured_at_its_end(fake_data_root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = run_script(*tiny_train_args(fake_data_root, run_dir), "trainer.max_epochs=3", "+trainer.max_steps=8")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(run_dir / "metrics.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [(row["epoch"], row["step"]) for row in rows] == [("1", "4")]  # 8 optimiser steps: 4 batches, in epoch 1
