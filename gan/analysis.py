@@ -82,8 +82,8 @@ def check_latent_config(latent: DictConfig, latent_dim: int) -> dict[str, Any]:
             raise UserError(f"latent.dims: {dim} is outside [0, {latent_dim}) (this model has {latent_dim} numbers)")
     values = _numbers("latent.values", latent["values"])
     for name, chosen in (("latent.dims", dims), ("latent.values", values)):
-        if len(set(chosen)) < len(chosen):
-            raise UserError(f"{name} lists a number twice: {chosen}")
+        if len({f"{number:g}" for number in chosen}) < len(chosen):  # as the figures and file names print them
+            raise UserError(f"{name} lists a number twice (to 6 significant digits): {chosen}")
     limits = {
         "num_images": (2, 64),
         "random_directions": (1, None),

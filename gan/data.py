@@ -151,18 +151,19 @@ class FashionMNISTDataModule(LightningDataModule):
 
     def _download(self) -> None:
         missing = ", ".join(name for name in RAW_NAMES if not (self.raw_dir / name).exists())
-        remedy = (
-            f"Fashion-MNIST not found: {missing} missing in {self.raw_dir} and {self.system_dir}"
-            f"{'' if self.download else ' (data.download=false)'}; connect to the internet and keep"
-            " data.download=true, or install Debian's package: apt-get install dataset-fashion-mnist"
-        )
-        if not self.download:
-            raise UserError(remedy)
+        not_found = f"Fashion-MNIST not found: {missing} missing in {self.raw_dir} and {self.system_dir}"
+        debian = "install Debian's package (apt-get install dataset-fashion-mnist)"
+        if not self.download:  # train.py with data.download=false, or analyze.py, which never downloads
+            raise UserError(
+                f"{not_found}; {debian}, or let train.py download it from the internet (data.download=true: default)"
+            )
         try:
             for train in (True, False):
                 FashionMNIST(str(self.root), train=train, download=True)
         except (OSError, RuntimeError) as error:
-            raise UserError(f"{remedy} (download failed: {first_line(error)})") from error
+            raise UserError(
+                f"{not_found}; connect to the internet, or {debian} (download failed: {first_line(error)})"
+            ) from error
 
     def _check_split(self, split: str) -> int:
         images_name, labels_name = SPLIT_FILES[split]

@@ -192,6 +192,7 @@ BAD_INPUTS = [
     ("latent.noise_file={same}", "the noise vectors all give the same image"),
     ("report.lang=fr", "report.lang must be en or zh"),
     ("latent.values=[10,10]", "latent.values lists a number twice"),
+    ("latent.values=[1,1.0000001]", "latent.values lists a number twice (to 6 significant digits): [1, 1.0000001]"),
     ("latent.seed=abc", "latent.seed must be an integer from 0 to 4294967295, got 'abc'"),
     ("latent.seed=99999999999999999999", "latent.seed must be an integer from 0 to 4294967295"),
     ("latent.num_images=1", "latent.num_images must be an integer from 2 to 64, got 1"),
