@@ -34,10 +34,24 @@ class OutputDirCheck(HydraCallback):
     """Stops with one line, before Hydra writes anything, when the run or sweep folder cannot be written."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.resume:
+            self._check_resumable(Path(config.resume))
         self._check(config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(config.hydra.sweep.dir)
+
+    @staticmethod
+    def _check_resumable(run: Path) -> None:
+        """``resume=`` must name a run folder with a last checkpoint: Hydra is about to write its record there."""
+        if run.is_file():
+            problem = f"resume takes a run folder, got the file {run}; continue from a file with ckpt_path={run}"
+        elif not (run / "checkpoints" / "last.ckpt").is_file():
+            problem = f"resume: checkpoint not found: {run / 'checkpoints' / 'last.ckpt'} (resume takes a run folder)"
+        else:
+            return
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(1)
 
     @staticmethod
     def _check(folder: str) -> None:
@@ -61,6 +75,8 @@ def resume_checkpoint(cfg: DictConfig) -> str | None:
     path = Path(cfg.resume) / "checkpoints" / "last.ckpt" if cfg.resume else cfg.ckpt_path
     if path is None:
         return None
+    if Path(path).is_dir():
+        raise UserError(f"ckpt_path takes a .ckpt file, got the folder {path}; continue that run with resume={path}")
     check_same_model(path, read_checkpoint(path)["hyper_parameters"], cfg.model)
     return str(path)
 
