@@ -77,7 +77,14 @@ def resume_checkpoint(cfg: DictConfig) -> str | None:
         return None
     if Path(path).is_dir():
         raise UserError(f"ckpt_path takes a .ckpt file, got the folder {path}; continue that run with resume={path}")
-    check_same_model(path, read_checkpoint(path)["hyper_parameters"], cfg.model)
+    checkpoint = read_checkpoint(path)
+    check_same_model(path, checkpoint["hyper_parameters"], cfg.model)
+    trained = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]  # epochs whose batches ran
+    if trained >= cfg.trainer.max_epochs:
+        raise UserError(
+            f"{path} has trained {trained} epochs, trainer.max_epochs={cfg.trainer.max_epochs}: nothing to continue;"
+            f" give trainer.max_epochs above {trained}"
+        )
     return str(path)
 
 

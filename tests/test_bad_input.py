@@ -75,6 +75,7 @@ BAD_INPUTS = [
     ("file that is no checkpoint", ["ckpt_path={not_ckpt}"], ["corrupt or unreadable checkpoint"]),
     ("missing checkpoint", ["ckpt_path={tmp}/nothing.ckpt"], ["checkpoint not found"]),
     ("resume a folder without checkpoint", ["resume={tmp}"], ["checkpoint not found", "checkpoints/last.ckpt"]),
+    ("resume a finished run", ["resume={mlp_run}", "trainer.max_epochs=1"], ["has trained 1 epochs", "nothing to"]),
     ("resume a checkpoint file", ["resume={mlp_ckpt}"], ["resume takes a run folder, got the file", "ckpt_path="]),
     ("checkpoint path of a folder", ["ckpt_path={mlp_run}"], ["ckpt_path takes a .ckpt file, got the folder"]),
     ("resume and ckpt_path", ["resume={mlp_run}", "ckpt_path={mlp_ckpt}"], ["either resume=RUN_FOLDER or ckpt_path"]),
