@@ -332,6 +332,8 @@ def analyze(cfg: DictConfig) -> Path:
     started = time.perf_counter()
     if cfg.report.lang not in ("en", "zh"):
         raise UserError(f"report.lang must be en or zh, got {cfg.report.lang!r}")
+    if not isinstance(cfg.classes.enabled, bool):
+        raise UserError(f"classes.enabled must be true or false, got {cfg.classes.enabled!r}")
     if cfg.ckpt is None:
         raise UserError("give the checkpoint: ckpt=PATH (a .ckpt file or a run folder) or ckpt=latest")
     device = choose_device(cfg.device)

@@ -131,7 +131,11 @@ def check_config(cfg: DictConfig) -> None:
             " torch.cuda.is_available() is False here; use hardware=cpu"
         )
     require_int("trainer.max_epochs", cfg.trainer.max_epochs, least=1)
+    require_int("trainer.log_every_n_steps", cfg.trainer.log_every_n_steps, least=0)  # 0: no step logging
     require_int("seed", cfg.seed, least=0, most=MAX_SEED)
+    limit = cfg.trainer.get("limit_train_batches")
+    if limit is not None and not (isinstance(limit, int | float) and not isinstance(limit, bool) and limit > 0):
+        raise UserError(f"trainer.limit_train_batches must be a positive number (batches or a fraction), got {limit!r}")
 
 
 def hide_cuda_without_gpu(cfg: DictConfig) -> None:

@@ -192,6 +192,7 @@ BAD_INPUTS = [
     ("latent.noise_file={same}", "the noise vectors all give the same image"),
     ("report.lang=fr", "report.lang must be en or zh"),
     ("latent.values=[10,10]", "latent.values lists a number twice"),
+    ("classes.enabled=abc", "classes.enabled must be true or false, got 'abc'"),
     ("latent.values=[1,1.0000001]", "latent.values lists a number twice (to 6 significant digits): [1, 1.0000001]"),
     ("latent.seed=abc", "latent.seed must be an integer from 0 to 4294967295, got 'abc'"),
     ("latent.seed=99999999999999999999", "latent.seed must be an integer from 0 to 4294967295"),

@@ -22,6 +22,8 @@ BAD_INPUTS = [
         ["data.batch_size must be an integer of at least 2, got 1"],
     ),
     ("negative workers", ["data.num_workers=-1"], ["data.num_workers must be a non-negative integer, got -1"]),
+    ("negative logging interval", ["trainer.log_every_n_steps=-1"], ["trainer.log_every_n_steps must be a non-neg"]),
+    ("no training batches", ["+trainer.limit_train_batches=0"], ["trainer.limit_train_batches must be a positive"]),
     ("seed beyond numpy's", ["seed=99999999999"], ["seed must be an integer from 0 to 4294967295, got 99999999999"]),
     ("adam beta of 2", ["model.betas=[2,0.9]"], ["model.betas must be two numbers in [0, 1) (Adam's), got [2, 0.9]"]),
     ("zero latent size", ["model.latent_dim=0"], ["model.latent_dim must be a positive integer, got 0"]),
