@@ -71,12 +71,17 @@ def test_inception_without_its_package_or_weights_is_one_clear_error() -> None:
         pytest.skip("torch-fidelity and the Inception weights are available here")
 
 
-def test_training_logs_the_metrics_to_tensorboard_and_csv(fake_data_root: Path, tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    result = run_script(*tiny_train_args(fake_data_root, run_dir), "trainer.max_epochs=3", "metrics.every_n_epochs=2")
+def train_and_read_metrics(data_root: Path, run_dir: Path, *overrides: str) -> list[dict[str, str]]:
+    """The rows of ``metrics.csv`` of a tiny training run with ``overrides``."""
+    result = run_script(*tiny_train_args(data_root, run_dir), *overrides)
     assert result.returncode == 0, result.stderr[-3000:]
     with open(run_dir / "metrics.csv") as file:
-        rows = list(csv.DictReader(file))
+        return list(csv.DictReader(file))
+
+
+def test_training_logs_the_metrics_to_tensorboard_and_csv(fake_data_root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    rows = train_and_read_metrics(fake_data_root, run_dir, "trainer.max_epochs=3", "metrics.every_n_epochs=2")
     assert [row["epoch"] for row in rows] == ["1", "2"]  # every 2nd epoch, and the last
     for row in rows:
         assert float(row["fid"]) > 0 and 0 <= float(row["class_entropy"]) <= 1
@@ -111,9 +116,5 @@ def test_measuring_does_not_change_the_training(fake_data_root: Path, tmp_path: 
 
 
 def test_a_run_stopped_by_max_steps_is_measured_at_its_end(fake_data_root: Path, tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    result = run_script(*tiny_train_args(fake_data_root, run_dir), "trainer.max_epochs=3", "+trainer.max_steps=8")
-    assert result.returncode == 0, result.stderr[-3000:]
-    with open(run_dir / "metrics.csv") as file:
-        rows = list(csv.DictReader(file))
+    rows = train_and_read_metrics(fake_data_root, tmp_path / "run", "trainer.max_epochs=3", "+trainer.max_steps=8")
     assert [(row["epoch"], row["step"]) for row in rows] == [("1", "4")]  # 8 optimiser steps: 4 batches, in epoch 1
