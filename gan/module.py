@@ -134,8 +134,12 @@ class GAN(LightningModule):
     ) -> None:
         super().__init__()
         require_int("model.latent_dim", latent_dim, least=1)
-        if not (len(betas) == 2 and all(isinstance(beta, float | int) and 0.0 <= beta < 1.0 for beta in betas)):
-            raise UserError(f"model.betas must be two numbers in [0, 1) (Adam's), got {list(betas)!r}")
+        if not (
+            isinstance(betas, list | tuple)
+            and len(betas) == 2
+            and all(isinstance(beta, float | int) and 0.0 <= beta < 1.0 for beta in betas)
+        ):
+            raise UserError(f"model.betas must be two numbers in [0, 1) (Adam's), got {betas!r}")
         for name, value in (("lr", lr), ("lr_d", lr if lr_d is None else lr_d)):
             require_number(f"model.{name}", value, positive=True)
         for name, value in (("label_smoothing", label_smoothing), ("ema_decay", ema_decay), ("r1_gamma", r1_gamma)):

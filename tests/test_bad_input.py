@@ -26,6 +26,7 @@ BAD_INPUTS = [
     ("no training batches", ["+trainer.limit_train_batches=0"], ["trainer.limit_train_batches must be a positive"]),
     ("seed beyond numpy's", ["seed=99999999999"], ["seed must be an integer from 0 to 4294967295, got 99999999999"]),
     ("adam beta of 2", ["model.betas=[2,0.9]"], ["model.betas must be two numbers in [0, 1) (Adam's), got [2, 0.9]"]),
+    ("one adam beta", ["model.betas=0.5"], ["model.betas must be two numbers in [0, 1) (Adam's), got 0.5"]),
     ("zero latent size", ["model.latent_dim=0"], ["model.latent_dim must be a positive integer, got 0"]),
     ("text loss check interval", ["callbacks.loss_curve.check_every_n_batches=abc"], ["check_every_n_batches must be"]),
     (
