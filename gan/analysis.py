@@ -366,7 +366,8 @@ def analyze(cfg: DictConfig) -> Path:
     study.metrics.update(
         checkpoint=str(ckpt_file),
         model=model_name(checkpoint["hyper_parameters"]["generator"]["_target_"]),
-        epochs_trained=checkpoint.get("epoch", -1) + 1,
+        epochs_trained=checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"],  # whole epochs
+        batches_trained=checkpoint["global_step"] // 2,  # two optimiser steps per batch
         latent_dim=latent_dim,
         has_batchnorm=any(isinstance(module, _BatchNorm) for module in generator.modules()),
         noise=str(cfg.latent.noise_file) if cfg.latent.noise_file else f"seed {cfg.latent.seed}",

@@ -14,12 +14,13 @@ TEXT = {
     "en": {
         "title": "# Latent numbers of the Fashion-MNIST GAN: what each one does",
         "setup": (
-            "Checkpoint `{checkpoint}` ({model}, trained {epochs} epochs, {latent_dim} latent numbers). Custom noise:"
-            " {num_images} vectors ({noise}). Studied numbers {dims}, each set to {values}. {eval_mode}"
-            " Pixel distances are mean absolute differences on the [0, 1] grey scale. A change counts as *visible*"
-            " from {visible:.0%} of the base row's diversity (the typical difference between two of its images,"
-            " {base_diversity:.3f}), *large* from {large:.0%}; a row whose diversity falls under {collapsed:.0%} of"
-            " the base row's has *collapsed* to nearly one image. The study took {seconds:.1f} s on {device}."
+            "Checkpoint `{checkpoint}` ({model}, trained {epochs} whole epochs, {batches} batches, {latent_dim} latent"
+            " numbers). Custom noise: {num_images} vectors ({noise}). Studied numbers {dims}, each set to {values}."
+            " {eval_mode} Pixel distances are mean absolute differences on the [0, 1] grey scale. A change counts as"
+            " *visible* from {visible:.0%} of the base row's diversity (the typical difference between two of its"
+            " images, {base_diversity:.3f}), *large* from {large:.0%}; a row whose diversity falls under"
+            " {collapsed:.0%} of the base row's has *collapsed* to nearly one image. The study took {seconds:.1f} s"
+            " on {device}."
         ),
         "eval_bn": (
             "The generator runs in eval mode: its BatchNorm layers use their running statistics from training, so"
@@ -114,7 +115,8 @@ TEXT = {
     "zh": {
         "title": "# Fashion-MNIST GAN 的隐变量:每个随机数的作用",
         "setup": (
-            "检查点 `{checkpoint}`({model},训练 {epochs} 轮,{latent_dim} 个随机数)。自定义噪声:{num_images} 个向量"
+            "检查点 `{checkpoint}`({model},训练 {epochs} 个完整轮次、{batches} 批,{latent_dim} 个随机数)。"
+            "自定义噪声:{num_images} 个向量"
             "({noise})。研究的随机数为 {dims},每个分别设为 {values}。{eval_mode}像素距离为 [0, 1] 灰度上的平均绝对差。"
             "变化达到基准行多样性(其中两张图的典型差异,{base_diversity:.3f})的 {visible:.0%} 记为*可见*,"
             "达到 {large:.0%} 记为*很大*;多样性低于基准行 {collapsed:.0%} 的行记为*坍缩*为几乎同一张图。"
@@ -345,6 +347,7 @@ def build_report(metrics: dict[str, Any], models_text: str, figures: list[str], 
     setup = text["setup"].format(
         **{key: metrics[key] for key in ("checkpoint", "model", "latent_dim", "num_images", "noise", "dims", "device")},
         epochs=metrics["epochs_trained"],
+        batches=metrics["batches_trained"],
         values=", ".join(f"{value:g}" for value in metrics["values"]),
         visible=VISIBLE,
         large=LARGE,

@@ -148,6 +148,7 @@ def test_analyze_run_folder_writes_figures_metrics_and_report(trained_run: Path)
     assert f"ρ = {rho:.2f}" in report
     assert f"{metrics['sefa']['energy_share']:.0%} of its energy" in report
     assert "eval mode" in report and "![value_100.png](value_100.png)" in report
+    assert "trained 1 whole epochs, 3 batches" in report  # 96 images in batches of 32
     assert "<table>" in (out / "report.html").read_text()
 
 
