@@ -14,7 +14,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torchmetrics.functional import pearson_corrcoef, spearman_corrcoef
 
 from gan.callbacks import LossCurve
-from gan.checkpoint import generator_from_checkpoint, model_name, read_checkpoint
+from gan.checkpoint import generator_from_checkpoint, model_name, read_checkpoint, whole_epochs
 from gan.classifier import CLASS_NAMES, load_classifier
 from gan.data import FashionMNISTDataModule
 from gan.errors import MAX_SEED, UserError, require_int
@@ -366,7 +366,7 @@ def analyze(cfg: DictConfig) -> Path:
     study.metrics.update(
         checkpoint=str(ckpt_file),
         model=model_name(checkpoint["hyper_parameters"]["generator"]["_target_"]),
-        epochs_trained=checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"],  # whole epochs
+        epochs_trained=whole_epochs(checkpoint),
         batches_trained=checkpoint["global_step"] // 2,  # two optimiser steps per batch
         latent_dim=latent_dim,
         has_batchnorm=any(isinstance(module, _BatchNorm) for module in generator.modules()),

@@ -21,6 +21,11 @@ def model_name(target: str) -> str:
     return target.rsplit(".", 2)[-2]
 
 
+def whole_epochs(checkpoint: dict[str, Any]) -> int:
+    """How many epochs a checkpoint's run has trained to their end (a Ctrl-C checkpoint's own epoch not counted)."""
+    return checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
+
+
 def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a ``.ckpt`` file of this project, or raise a UserError that says what is wrong with it."""
     path = Path(path)

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning import Callback, LightningDataModule, Trainer, seed_everything
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from gan.checkpoint import model_name, read_checkpoint
+from gan.checkpoint import model_name, read_checkpoint, whole_epochs
 from gan.errors import MAX_SEED, UserError, require_int
 from gan.module import GAN
 
@@ -79,7 +79,7 @@ def resume_checkpoint(cfg: DictConfig) -> str | None:
         raise UserError(f"ckpt_path takes a .ckpt file, got the folder {path}; continue that run with resume={path}")
     checkpoint = read_checkpoint(path)
     check_same_model(path, checkpoint["hyper_parameters"], cfg.model)
-    trained = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]  # epochs whose batches ran
+    trained = whole_epochs(checkpoint)
     if trained >= cfg.trainer.max_epochs:
         raise UserError(
             f"{path} has trained {trained} epochs, trainer.max_epochs={cfg.trainer.max_epochs}: nothing to continue;"
