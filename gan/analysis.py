@@ -86,7 +86,7 @@ def check_latent_config(latent: DictConfig, latent_dim: int) -> dict[str, Any]:
             raise UserError(f"{name} lists a number twice (to 6 significant digits): {chosen}")
     limits = {
         "num_images": (2, 64),
-        "random_directions": (1, None),
+        "random_directions": (1, 1000),  # memory and time: each direction moves every noise vector once per value
         "sefa_directions": (1, None),
         "seed": (0, MAX_SEED),
     }

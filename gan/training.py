@@ -31,27 +31,35 @@ def run_dir(resume: str | None, new_run_dir: str) -> str:
 
 
 class OutputDirCheck(HydraCallback):
-    """Stops with one line, before Hydra writes anything, when the run or sweep folder cannot be written."""
+    """Stops with one line, before Hydra writes anything, when the run or sweep folder cannot be written, or a
+    resume would be refused (so a refused resume leaves nothing in the run folder)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         if config.resume:
-            self._check_resumable(Path(config.resume))
+            self._check_resumable(config)
         self._check(config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(config.hydra.sweep.dir)
 
     @staticmethod
-    def _check_resumable(run: Path) -> None:
-        """``resume=`` must name a run folder with a last checkpoint: Hydra is about to write its record there."""
-        if run.is_file():
-            problem = f"resume takes a run folder, got the file {run}; continue from a file with ckpt_path={run}"
-        elif not (run / "checkpoints" / "last.ckpt").is_file():
-            problem = f"resume: checkpoint not found: {run / 'checkpoints' / 'last.ckpt'} (resume takes a run folder)"
-        else:
-            return
-        print(f"error: {problem}", file=sys.stderr)
-        sys.exit(1)
+    def _check_resumable(config: DictConfig) -> None:
+        """``resume=`` must name a run folder whose last checkpoint this run can continue."""
+        run = Path(config.resume)
+        try:
+            if run.is_file():
+                raise UserError(
+                    f"resume takes a run folder, got the file {run}; continue from a file with ckpt_path={run}"
+                )
+            if not (run / "checkpoints" / "last.ckpt").is_file():
+                raise UserError(
+                    f"resume: checkpoint not found: {run / 'checkpoints' / 'last.ckpt'} (resume takes a run folder)"
+                )
+            check_config(config)
+            resume_checkpoint(config)
+        except UserError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(1)
 
     @staticmethod
     def _check(folder: str) -> None:

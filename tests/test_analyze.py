@@ -199,6 +199,7 @@ BAD_INPUTS = [
     ("latent.seed=99999999999999999999", "latent.seed must be an integer from 0 to 4294967295"),
     ("latent.num_images=1", "latent.num_images must be an integer from 2 to 64, got 1"),
     ("latent.num_images=100000", "latent.num_images must be an integer from 2 to 64, got 100000"),
+    ("latent.random_directions=1000000", "latent.random_directions must be an integer from 1 to 1000, got 1000000"),
     ("device=tpu", "device must be auto, cpu or cuda, got 'tpu'"),
 ]
 

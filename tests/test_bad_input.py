@@ -128,3 +128,4 @@ def test_bad_input_gives_one_clear_line(case: str, overrides: list[str], expecte
     if not case.startswith("unknown"):
         last_line = result.stderr.strip().splitlines()[-1]
         assert last_line.startswith("error: ") and all(text in last_line for text in expected)
+    assert not list((places["mlp_run"] / ".hydra").glob("resume_*"))  # a refused resume writes nothing there
