@@ -48,7 +48,7 @@ class SampleGrid(Callback):
 
     def __init__(self, output_dir: str, nrow: int = 8) -> None:
         self.samples_dir = Path(output_dir) / "samples"
-        self.nrow = nrow
+        self.nrow = require_int("callbacks.sample_grid.nrow", nrow, least=1)
 
     @rank_zero_only
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

@@ -1,6 +1,8 @@
 """Errors caused by the user's input or machine, reported as one line without a traceback."""
 
 import math
+import tempfile
+from pathlib import Path
 from typing import Any
 
 
@@ -38,3 +40,14 @@ def require_number(name: str, value: Any, positive: bool = False) -> float:
     if not is_number or (positive and value <= 0):
         raise UserError(f"{name} must be {'a positive' if positive else 'a'} finite number, got {value!r}")
     return value
+
+
+def require_writable_folder(name: str, folder: str | Path) -> Path:
+    """``folder``, created if missing, when a file can be written there; else a UserError naming ``name``."""
+    folder = Path(folder).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()  # leaves nothing behind
+    except OSError as error:
+        raise UserError(f"cannot write the {name} {folder}: {error.strerror}") from error
+    return folder

@@ -3,7 +3,6 @@
 import os
 import signal
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,13 @@ from hydra.experimental.callback import Callback as HydraCallback
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning import Callback, LightningDataModule, Trainer, seed_everything
-from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from gan.checkpoint import model_name, read_checkpoint, whole_epochs
-from gan.errors import MAX_SEED, UserError, require_int
+from gan.errors import MAX_SEED, UserError, first_line, require_int, require_writable_folder
 from gan.module import GAN
+
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "64-true")  # true 16-bit weights make these GANs diverge
 
 
 def mixed_precision() -> str:
@@ -64,10 +65,9 @@ class OutputDirCheck(HydraCallback):
     @staticmethod
     def _check(folder: str) -> None:
         try:
-            Path(folder).mkdir(parents=True, exist_ok=True)
-            tempfile.TemporaryFile(dir=folder).close()
-        except OSError as error:
-            print(f"error: cannot write the output folder {folder}: {error.strerror}", file=sys.stderr)
+            require_writable_folder("output folder", folder)
+        except UserError as error:
+            print(f"error: {error}", file=sys.stderr)
             sys.exit(1)
 
 
@@ -141,6 +141,16 @@ def check_config(cfg: DictConfig) -> None:
     require_int("trainer.max_epochs", cfg.trainer.max_epochs, least=1)
     require_int("trainer.log_every_n_steps", cfg.trainer.log_every_n_steps, least=0)  # 0: no step logging
     require_int("seed", cfg.seed, least=0, most=MAX_SEED)
+    if cfg.trainer.precision not in PRECISIONS:
+        raise UserError(f"trainer.precision must be one of {', '.join(PRECISIONS)}, got {cfg.trainer.precision!r}")
+    devices, strategy = cfg.trainer.devices, str(cfg.trainer.get("strategy", "auto"))
+    if devices not in (1, "1", [0]) and "ddp" not in strategy:
+        raise UserError(
+            f"trainer.devices={devices} runs one process per device, which needs hardware=ddp (DDP that allows each"
+            " step's unused network); for CPU processes add trainer.accelerator=cpu trainer.precision=32-true"
+        )
+    if (callbacks := cfg.get("callbacks")) and callbacks.get("progress_bar"):
+        require_int("callbacks.progress_bar.refresh_rate", callbacks.progress_bar.refresh_rate, least=0)
     limit = cfg.trainer.get("limit_train_batches")
     if limit is not None and not (isinstance(limit, int | float) and not isinstance(limit, bool) and limit > 0):
         raise UserError(f"trainer.limit_train_batches must be a positive number (batches or a fraction), got {limit!r}")
@@ -156,14 +166,15 @@ def hide_cuda_without_gpu(cfg: DictConfig) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
-def _instantiate(config: DictConfig, **kwargs: Any) -> Any:
-    """Hydra's ``instantiate``, letting a UserError of the built object through instead of Hydra's wrapper."""
+def _instantiate(name: str, config: DictConfig, **kwargs: Any) -> Any:
+    """Hydra's ``instantiate`` of the config at ``name``; a failure to build it is one line naming ``name``."""
     try:
         return instantiate(config, **kwargs)
     except InstantiationException as error:
         if isinstance(error.__cause__, UserError):
             raise error.__cause__ from None
-        raise
+        cause = first_line(error.__cause__ or error)
+        raise UserError(f"cannot build {name} ({config.get('_target_')}) from its settings: {cause}") from error
 
 
 def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[LightningDataModule, GAN, Trainer]:
@@ -171,12 +182,16 @@ def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[Lightn
     check_config(cfg)
     hide_cuda_without_gpu(cfg)
     seed_everything(cfg.seed, workers=True)
-    datamodule = _instantiate(cfg.data)
-    model = _instantiate(cfg.model)
-    callbacks = [_instantiate(callback) for callback in cfg.callbacks.values()] + list(extra_callbacks)
-    logger = _instantiate(cfg.logger)
-    trainer = _instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
-    logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    require_writable_folder("output folder", cfg.paths.output_dir)
+    datamodule = _instantiate("data", cfg.data)
+    model = _instantiate("model", cfg.model)
+    callbacks = [  # callbacks.NAME=null leaves one out
+        _instantiate(f"callbacks.{name}", callback) for name, callback in cfg.callbacks.items() if callback is not None
+    ] + list(extra_callbacks)
+    logger = _instantiate("logger", cfg.logger) if cfg.get("logger") else False  # ~logger: no TensorBoard
+    trainer = _instantiate("trainer", cfg.trainer, callbacks=callbacks, logger=logger)
+    if logger:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     return datamodule, model, trainer
 
 
@@ -189,6 +204,8 @@ def train(cfg: DictConfig) -> None:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
     except SIGTERMException as stop:  # Lightning's SystemExit with status 0; a killed run must not look successful
         raise SystemExit(128 + signal.SIGTERM) from stop
+    except MisconfigurationException as error:  # Lightning refuses a trainer setting before training starts
+        raise UserError(first_line(error)) from error
 
 
 def register_resolvers() -> None:

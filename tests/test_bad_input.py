@@ -82,6 +82,28 @@ BAD_INPUTS = [
     ("resume a checkpoint file", ["resume={mlp_ckpt}"], ["resume takes a run folder, got the file", "ckpt_path="]),
     ("checkpoint path of a folder", ["ckpt_path={mlp_run}"], ["ckpt_path takes a .ckpt file, got the folder"]),
     ("resume and ckpt_path", ["resume={mlp_run}", "ckpt_path={mlp_ckpt}"], ["either resume=RUN_FOLDER or ckpt_path"]),
+    (
+        "true half precision",
+        ["trainer.precision=bf16-true"],
+        ["trainer.precision must be one of 32-true,", "'bf16-true'"],
+    ),
+    ("no fixed noise", ["model.num_fixed_noise=0"], ["model.num_fixed_noise must be an integer from 1 to 1024, got 0"]),
+    ("text noise seed", ["model.noise_seed=abc"], ["model.noise_seed must be an integer from 0 to 4294967295"]),
+    ("zero grid columns", ["callbacks.sample_grid.nrow=0"], ["callbacks.sample_grid.nrow must be a positive integer"]),
+    ("text progress refresh", ["callbacks.progress_bar.refresh_rate=abc"], ["refresh_rate must be a non-negative"]),
+    (
+        "two devices without ddp",
+        ["trainer.devices=2"],
+        ["trainer.devices=2 runs one process per device", "hardware=ddp"],
+    ),
+    ("clipping with manual optimisation", ["+trainer.gradient_clip_val=1.0"], ["gradient clipping is not supported"]),
+    (
+        "text checkpoint count",
+        ["callbacks.checkpoint.save_top_k=abc"],
+        ["cannot build callbacks.checkpoint (pytorch_lightning.callbacks.ModelCheckpoint) from its settings"],
+    ),
+    ("no data folder", ["data.root=null"], ["cannot build data (gan.data.FashionMNISTDataModule)", "NoneType"]),
+    ("unwritable paths.output_dir", ["paths.output_dir=/proc/nope"], ["cannot write the output folder /proc/nope"]),
     ("gpu without a gpu", ["hardware=gpu"], ["trainer.accelerator=gpu (hardware=gpu or ddp) needs an NVIDIA GPU"]),
     ("ddp without a gpu", ["hardware=ddp"], ["(hardware=gpu or ddp) needs an NVIDIA GPU", "use hardware=cpu"]),
 ]

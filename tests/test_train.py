@@ -55,6 +55,16 @@ def test_run_folder_holds_every_output(model: str, fake_data_root: Path, tmp_pat
     assert generator(torch.randn(2, 100)).shape == (2, 1, 28, 28)
 
 
+def test_64_bit_run_without_logger_or_grid_measures_the_metrics(fake_data_root: Path, tmp_path: Path) -> None:
+    result = run_script(
+        *tiny_train_args(fake_data_root, tmp_path), "trainer.max_epochs=1", "trainer.precision=64-true", "~logger",
+        "callbacks.sample_grid=null",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "metrics.csv").is_file() and (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert not (tmp_path / "samples").exists() and not (tmp_path / "tensorboard").exists()
+
+
 def test_multirun_sweep_gives_each_run_its_own_folder(fake_data_root: Path, tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     script, *overrides = [arg for arg in tiny_train_args(fake_data_root, tmp_path) if "hydra.run.dir" not in arg]
