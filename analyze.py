@@ -16,6 +16,9 @@ def main(cfg: DictConfig) -> None:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the files in out_dir may mix this study's and an earlier one's", file=sys.stderr)
+        sys.exit(130)
     print(f"wrote the study to {out_dir} (report.md, report.html, metrics.json, figures)")
 
 

@@ -17,7 +17,7 @@ from gan.callbacks import LossCurve
 from gan.checkpoint import generator_from_checkpoint, model_name, read_checkpoint, whole_epochs
 from gan.classifier import CLASS_NAMES, load_classifier
 from gan.data import FashionMNISTDataModule
-from gan.errors import MAX_SEED, UserError, require_int
+from gan.errors import MAX_SEED, UserError, require_int, require_writable_folder
 from gan.figures import image_grid
 from gan.latent import (
     custom_noise,
@@ -33,6 +33,8 @@ from gan.latent import (
     set_number,
 )
 from gan.report import write_report
+
+MAX_LATENT_VALUE = 1e6  # far beyond the lab's 100; much larger values overflow the networks' float32
 
 
 @dataclass
@@ -62,6 +64,11 @@ def resolve_checkpoint(ckpt: str) -> tuple[Path, Path]:
     return path, path.parent.parent if path.parent.name == "checkpoints" else path.parent
 
 
+def default_out_dir(ckpt_file: Path, run_dir: Path) -> Path:
+    """``analysis/`` in the run folder for its ``last.ckpt``, ``analysis_<name>/`` for another of its checkpoints."""
+    return run_dir / ("analysis" if ckpt_file.name == "last.ckpt" else f"analysis_{ckpt_file.stem}")
+
+
 def _numbers(name: str, values: Any, integers: bool = False) -> list:
     """``values`` as a non-empty list of finite numbers (integers if asked), or a UserError naming ``name``."""
     kind = "integers" if integers else "numbers"
@@ -71,6 +78,8 @@ def _numbers(name: str, values: Any, integers: bool = False) -> list:
     for value in values:
         if isinstance(value, bool) or not isinstance(value, allowed) or not math.isfinite(value):
             raise UserError(f"{name} must be a non-empty list of {kind}; {value!r} is not one")
+        if abs(value) > MAX_LATENT_VALUE:
+            raise UserError(f"{name}: {value!r} is outside [-{MAX_LATENT_VALUE:g}, {MAX_LATENT_VALUE:g}]")
     return list(values)
 
 
@@ -346,13 +355,13 @@ def analyze(cfg: DictConfig) -> Path:
         noise = load_noise(cfg.latent.noise_file, cfg.latent.num_images, latent_dim)
     else:
         noise = custom_noise(cfg.latent.num_images, latent_dim, cfg.latent.seed)
-    out_dir = Path(cfg.out_dir).expanduser() if cfg.out_dir else run_dir / "analysis"
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / ".write_test").touch()
-        (out_dir / ".write_test").unlink()
-    except OSError as error:
-        raise UserError(f"cannot write to out_dir {out_dir}: {error.strerror}") from error
+    out_dir = Path(cfg.out_dir).expanduser() if cfg.out_dir else default_out_dir(ckpt_file, run_dir)
+    if (out_dir / "checkpoints").is_dir():
+        raise UserError(
+            f"out_dir {out_dir} is a training run's folder, whose loss_curve.png and models.txt the study would"
+            f" replace; give a folder of its own (default: {default_out_dir(ckpt_file, run_dir)})"
+        )
+    require_writable_folder("out_dir", out_dir)
 
     torch.manual_seed(cfg.latent.seed)
     study = measure(

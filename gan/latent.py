@@ -19,14 +19,20 @@ def custom_noise(num_images: int, latent_dim: int, seed: int) -> torch.Tensor:
 
 def load_noise(path: str | Path, num_images: int, latent_dim: int) -> torch.Tensor:
     """A user's own noise from a ``.pt`` or ``.npy`` file of shape ``num_images x latent_dim``."""
-    path = Path(path)
+    path = Path(path).expanduser()
     if path.suffix not in (".pt", ".npy"):
         raise UserError(f"latent.noise_file must be a .pt or .npy file, got {path}")
     try:
         loaded = torch.load(path, weights_only=True) if path.suffix == ".pt" else np.load(path, allow_pickle=False)
-        noise = torch.as_tensor(loaded, dtype=torch.float32)
-    except (OSError, ValueError, RuntimeError, TypeError) as error:
-        raise UserError(f"cannot read latent.noise_file {path}: {first_line(error)}") from error
+        loaded = torch.as_tensor(loaded)
+    except Exception as error:  # noqa: BLE001 - any unreadable file: text, empty, a pickled object, ...
+        raise UserError(
+            f"cannot read latent.noise_file {path} ({first_line(error)}): it must hold one array of real numbers,"
+            " saved with torch.save (.pt) or numpy.save (.npy)"
+        ) from error
+    if loaded.is_complex() or loaded.dtype == torch.bool:
+        raise UserError(f"latent.noise_file {path} holds {loaded.dtype} values; it must hold real numbers")
+    noise = loaded.to(torch.float32)
     if tuple(noise.shape) != (num_images, latent_dim):
         raise UserError(
             f"latent.noise_file {path} has shape {tuple(noise.shape)}, expected ({num_images}, {latent_dim})"

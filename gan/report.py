@@ -14,8 +14,9 @@ TEXT = {
     "en": {
         "title": "# Latent numbers of the Fashion-MNIST GAN: what each one does",
         "setup": (
-            "Checkpoint `{checkpoint}` ({model}, trained {epochs} whole epochs, {batches} batches, {latent_dim} latent"
-            " numbers). Custom noise: {num_images} vectors ({noise}). Studied numbers {dims}, each set to {values}."
+            "Checkpoint `{checkpoint}` ({model}, trained {epochs} whole epoch{plural}, {batches} batches,"
+            " {latent_dim} latent numbers). Custom noise: {num_images} vectors ({noise}). Studied numbers {dims},"
+            " each set to {values}."
             " {eval_mode} Pixel distances are mean absolute differences on the [0, 1] grey scale. A change counts as"
             " *visible* from {visible:.0%} of the base row's diversity (the typical difference between two of its"
             " images, {base_diversity:.3f}), *large* from {large:.0%}; a row whose diversity falls under"
@@ -30,8 +31,8 @@ TEXT = {
         "h_models": "## Model structure",
         "h_loss": "## Training loss",
         "no_loss": "The checkpoint holds no loss history, so there is no loss curve.",
-        "h_base": "## The custom noise: 8 images",
-        "h_grid": "## Changing one number: the 15x8 images",
+        "h_base": "## The custom noise: {num_images} images",
+        "h_grid": "## Changing one number: the {rows}x{num_images} images",
         "grid_intro": (
             "Each figure sets one number of every noise vector to one value (row: which number, column: which noise"
             " vector); `latent_grid.png` shows all rows under the base row."
@@ -54,14 +55,18 @@ TEXT = {
         ),
         "effect_none": "hardly visible",
         "effect_visible": "clearly visible, and different from number to number",
+        "effect_visible_one": "clearly visible",
         "effect_large": "large: the garments themselves change",
         "effect_mixed": "visible for some numbers ({visible}) and not for others",
         "weight_small": "the one number is small beside the other {others} together",
         "weight_comparable": "the one number is comparable to the other {others} together",
         "weight_dominant": "the one number outweighs the other {others} together",
-        "rows_kept": "the 8 images stay as different from each other as before",
-        "rows_less": "the 8 images become more alike",
+        "rows_kept": "the {num_images} images stay as different from each other as before",
+        "rows_less": "the {num_images} images become more alike",
         "rows_collapsed": "each row collapses to nearly the same image, whatever the other numbers are",
+        "rows_some_collapsed": (
+            "the {num_images} images become more alike, and the rows of {collapsed} collapse to nearly the same image"
+        ),
         "versus_inside": "the chosen numbers behave like any random direction",
         "versus_above": "the chosen numbers change the images more than most random directions",
         "versus_below": "the chosen numbers change the images less than most random directions",
@@ -127,8 +132,8 @@ TEXT = {
         "h_models": "## 模型结构",
         "h_loss": "## 训练损失",
         "no_loss": "检查点中没有损失记录,因此没有损失曲线。",
-        "h_base": "## 自定义噪声生成的 8 张图",
-        "h_grid": "## 调整单个随机数:15x8 张图",
+        "h_base": "## 自定义噪声生成的 {num_images} 张图",
+        "h_grid": "## 调整单个随机数:{rows}x{num_images} 张图",
         "grid_intro": "每幅图把每个噪声向量的一个随机数设为同一个值(行:哪个随机数,列:哪个噪声向量);"
         "`latent_grid.png` 在基准行下方给出全部各行。",
         "h_table": "## 测量结果",
@@ -145,14 +150,16 @@ TEXT = {
         ),
         "effect_none": "肉眼几乎看不出变化",
         "effect_visible": "变化明显,且不同位置的变化不同",
+        "effect_visible_one": "变化明显",
         "effect_large": "变化很大:衣物本身变了",
         "effect_mixed": "部分随机数({visible})的变化可见,其余不可见",
         "weight_small": "这一个随机数相对其余 {others} 个随机数的总和很小",
         "weight_comparable": "这一个随机数与其余 {others} 个随机数的总和相当",
         "weight_dominant": "这一个随机数压过了其余 {others} 个随机数的总和",
-        "rows_kept": "8 张图之间的差异与原来一样大",
-        "rows_less": "8 张图变得更相似",
+        "rows_kept": "{num_images} 张图之间的差异与原来一样大",
+        "rows_less": "{num_images} 张图变得更相似",
         "rows_collapsed": "每一行几乎坍缩为同一张图,与其他随机数无关",
+        "rows_some_collapsed": "{num_images} 张图变得更相似,{collapsed} 所在的行几乎坍缩为同一张图",
         "versus_inside": "所选随机数与任意随机方向表现相同",
         "versus_above": "所选随机数引起的变化大于大多数随机方向",
         "versus_below": "所选随机数引起的变化小于大多数随机方向",
@@ -211,13 +218,17 @@ def _effect(relative_changes: list[float], dims: list[int], text: dict[str, str]
         return text["effect_none"]
     if len(visible) < len(dims):
         return text["effect_mixed"].format(visible=", ".join(f"z[{dim}]" for dim in visible))
-    return text["effect_large"] if min(relative_changes) >= LARGE else text["effect_visible"]
+    if min(relative_changes) >= LARGE:
+        return text["effect_large"]
+    return text["effect_visible" if len(dims) > 1 else "effect_visible_one"]
 
 
-def _rows(diversity_ratios: list[float], text: dict[str, str]) -> str:
-    if max(diversity_ratios) < COLLAPSED:
+def _rows(diversity_ratios: list[float], dims: list[int], num_images: int, text: dict[str, str]) -> str:
+    collapsed = [f"z[{dim}]" for dim, ratio in zip(dims, diversity_ratios, strict=True) if ratio < COLLAPSED]
+    if len(collapsed) == len(dims):
         return text["rows_collapsed"]
-    return text["rows_kept"] if min(diversity_ratios) >= 0.8 else text["rows_less"]
+    key = "rows_some_collapsed" if collapsed else "rows_kept" if min(diversity_ratios) >= 0.8 else "rows_less"
+    return text[key].format(num_images=num_images, collapsed=", ".join(collapsed))
 
 
 def _weight(ratios: list[float], latent_dim: int, text: dict[str, str]) -> str:
@@ -243,7 +254,7 @@ def _value_paragraph(value: float, metrics: dict[str, Any], text: dict[str, str]
     ratios = [row["diversity_ratio"] for row in rows]
     weights = [row["weight_ratio"] for row in rows]
     baseline = next(entry for entry in metrics["random_directions"] if entry["value"] == value)
-    effect, row_state = _effect(relative, dims, text), _rows(ratios, text)
+    effect, row_state = _effect(relative, dims, text), _rows(ratios, dims, metrics["num_images"], text)
     paragraph = text["value"].format(
         value=value,
         change_mean=sum(changes) / len(changes),
@@ -347,6 +358,7 @@ def build_report(metrics: dict[str, Any], models_text: str, figures: list[str], 
     setup = text["setup"].format(
         **{key: metrics[key] for key in ("checkpoint", "model", "latent_dim", "num_images", "noise", "dims", "device")},
         epochs=metrics["epochs_trained"],
+        plural="" if metrics["epochs_trained"] == 1 else "s",
         batches=metrics["batches_trained"],
         values=", ".join(f"{value:g}" for value in metrics["values"]),
         visible=VISIBLE,
@@ -358,7 +370,9 @@ def build_report(metrics: dict[str, Any], models_text: str, figures: list[str], 
     )
     parts = [text["title"], setup, text["h_models"], f"```\n{models_text}```", text["h_loss"]]
     parts.append("![loss curve](loss_curve.png)" if has_loss_curve else text["no_loss"])
-    parts += [text["h_base"], "![base](base.png)", text["h_grid"], text["grid_intro"]]
+    num_images, rows = metrics["num_images"], len(metrics["dims"]) * len(metrics["values"])
+    parts += [text["h_base"].format(num_images=num_images), "![base](base.png)"]
+    parts += [text["h_grid"].format(rows=rows, num_images=num_images), text["grid_intro"]]
     parts += [f"![{name}]({name})" for name in figures if name.startswith("value_")] + ["![grid](latent_grid.png)"]
     has_classes = "base_classes" in metrics
     columns = 7 if has_classes else 6

@@ -3,6 +3,8 @@
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ from gan.analysis import analyze, measure, resolve_checkpoint
 from gan.errors import UserError
 from gan.figures import TILE_PX
 from gan.latent import diversity, generate, set_number
+from gan.report import TEXT, _rows
 from tests.conftest import ROOT, run_script, tiny_train_args
 
 SCALES = [1.0, 2.0, 3.0, 4.0]  # latent number i moves pixel block i by SCALES[i] per unit
@@ -148,7 +151,7 @@ def test_analyze_run_folder_writes_figures_metrics_and_report(trained_run: Path)
     assert f"ρ = {rho:.2f}" in report
     assert f"{metrics['sefa']['energy_share']:.0%} of its energy" in report
     assert "eval mode" in report and "![value_100.png](value_100.png)" in report
-    assert "trained 1 whole epochs, 3 batches" in report  # 96 images in batches of 32
+    assert "trained 1 whole epoch, 3 batches" in report  # 96 images in batches of 32
     assert "<table>" in (out / "report.html").read_text()
 
 
@@ -162,6 +165,31 @@ def test_report_text_follows_the_numbers(trained_run: Path, tmp_path: Path) -> N
     summary = re.compile(r"## Summary\n\n(.*)", re.S)
     assert summary.search(small).group(1) != summary.search(large).group(1)
     assert "outweighs the other 99" in large and "outweighs" not in small
+
+
+def test_report_names_the_studied_counts(trained_run: Path, tmp_path: Path) -> None:
+    overrides = ["latent.values=[2,5]", "latent.dims=[3]", "latent.num_images=4", f"out_dir={tmp_path}"]
+    analyze(compose_analyze(f"ckpt={trained_run}", *overrides))
+    report = (tmp_path / "report.md").read_text()
+    assert "## The custom noise: 4 images" in report and "## Changing one number: the 2x4 images" in report
+    assert "8 images" not in report and "15x8" not in report and "from number to number" not in report
+
+
+def test_report_names_the_rows_that_collapse() -> None:
+    text = TEXT["en"]
+    assert _rows([0.1, 0.9, 0.2], [0, 20, 40], 8, text) == (
+        "the 8 images become more alike, and the rows of z[0], z[40] collapse to nearly the same image"
+    )
+    assert _rows([0.1, 0.2], [0, 20], 8, text) == text["rows_collapsed"]
+    assert _rows([0.9, 1.0], [0, 20], 8, text) == "the 8 images stay as different from each other as before"
+
+
+def test_study_of_another_checkpoint_gets_its_own_folder_and_leaves_other_files(trained_run: Path) -> None:
+    (trained_run / "analysis_epoch_000").mkdir(exist_ok=True)
+    (trained_run / "analysis_epoch_000" / ".write_test").write_text("mine")
+    analyze(compose_analyze(f"ckpt={trained_run / 'checkpoints' / 'epoch_000.ckpt'}", "out_dir=null"))
+    assert (trained_run / "analysis_epoch_000" / "report.md").is_file()
+    assert (trained_run / "analysis_epoch_000" / ".write_test").read_text() == "mine"
 
 
 def test_report_in_chinese(trained_run: Path, tmp_path: Path) -> None:
@@ -200,6 +228,11 @@ BAD_INPUTS = [
     ("latent.num_images=1", "latent.num_images must be an integer from 2 to 64, got 1"),
     ("latent.num_images=100000", "latent.num_images must be an integer from 2 to 64, got 100000"),
     ("latent.random_directions=1000000", "latent.random_directions must be an integer from 1 to 1000, got 1000000"),
+    ("latent.values=[1e39]", "latent.values: 1e+39 is outside [-1e+06, 1e+06]"),
+    ("latent.traversal=[-1e7,0]", "latent.traversal: -10000000.0 is outside [-1e+06, 1e+06]"),
+    ("out_dir={run}", "is a training run's folder, whose loss_curve.png and models.txt the study would replace"),
+    ("latent.noise_file={text_pt}", "it must hold one array of real numbers, saved with torch.save (.pt)"),
+    ("latent.noise_file={complex_pt}", "holds torch.complex64 values; it must hold real numbers"),
     ("device=tpu", "device must be auto, cpu or cuda, got 'tpu'"),
 ]
 
@@ -210,10 +243,13 @@ def test_bad_input_is_refused_with_one_line(override: str, message: str, trained
     corrupt.write_bytes(b"not a checkpoint" * 10)
     np.save(tmp_path / "wrong.npy", np.zeros((8, 50)))
     np.save(tmp_path / "same.npy", np.ones((8, 100)))
+    (tmp_path / "text.pt").write_text("not a tensor")
+    torch.save(torch.zeros(8, 100, dtype=torch.complex64), tmp_path / "complex.pt")
     override = override.format(
-        run=trained_run, corrupt=corrupt, wrong_shape=tmp_path / "wrong.npy", same=tmp_path / "same.npy"
-    )
-    overrides = [f"ckpt={trained_run}", override, f"out_dir={tmp_path / 'out'}"]
+        run=trained_run, corrupt=corrupt, wrong_shape=tmp_path / "wrong.npy", same=tmp_path / "same.npy",
+        text_pt=tmp_path / "text.pt", complex_pt=tmp_path / "complex.pt",
+    )  # fmt: skip
+    overrides = [f"ckpt={trained_run}", f"out_dir={tmp_path / 'out'}", override]
     with pytest.raises(UserError, match=re.escape(message)) as error:
         analyze(compose_analyze(*overrides))
     assert "\n" not in str(error.value)
@@ -223,6 +259,18 @@ def test_bad_input_exits_non_zero_without_traceback(trained_run: Path) -> None:
     result = run_script(str(ROOT / "analyze.py"), f"ckpt={trained_run}", "latent.dims=[0,250]")
     assert result.returncode == 1
     assert result.stderr.strip() == "error: latent.dims: 250 is outside [0, 100) (this model has 100 numbers)"
+
+
+def test_ctrl_c_stops_with_one_line() -> None:
+    code = (  # analyze.py as a script, whose study is interrupted
+        "import runpy, sys, gan.analysis\n"
+        "def interrupted(cfg):\n    raise KeyboardInterrupt\n"
+        "gan.analysis.analyze = interrupted\nsys.argv = ['analyze.py', 'ckpt=x']\n"
+        "runpy.run_path('analyze.py', run_name='__main__')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 130
+    assert result.stderr.strip() == "interrupted: the files in out_dir may mix this study's and an earlier one's"
 
 
 def test_ckpt_latest_finds_the_newest_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
