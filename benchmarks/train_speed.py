@@ -29,6 +29,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from gan.callbacks import ImageQuality
 from gan.data import FashionMNISTDataModule
+from gan.errors import UserError
 from gan.metrics import measures_after
 from gan.module import discriminator_step_loss, ema_with_warmup, generator_loss, update_average
 from gan.training import build, register_resolvers
@@ -228,4 +229,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UserError as error:
+        raise SystemExit(f"error: {error}") from None

@@ -17,7 +17,7 @@ from gan.callbacks import LossCurve
 from gan.checkpoint import generator_from_checkpoint, model_name, read_checkpoint, whole_epochs
 from gan.classifier import CLASS_NAMES, load_classifier
 from gan.data import FashionMNISTDataModule
-from gan.errors import MAX_SEED, UserError, require_int, require_writable_folder
+from gan.errors import MAX_SEED, UserError, require_bool, require_int, require_writable_folder
 from gan.figures import image_grid
 from gan.latent import (
     custom_noise,
@@ -341,8 +341,7 @@ def analyze(cfg: DictConfig) -> Path:
     started = time.perf_counter()
     if cfg.report.lang not in ("en", "zh"):
         raise UserError(f"report.lang must be en or zh, got {cfg.report.lang!r}")
-    if not isinstance(cfg.classes.enabled, bool):
-        raise UserError(f"classes.enabled must be true or false, got {cfg.classes.enabled!r}")
+    require_bool("classes.enabled", cfg.classes.enabled)
     if cfg.ckpt is None:
         raise UserError("give the checkpoint: ckpt=PATH (a .ckpt file or a run folder) or ckpt=latest")
     device = choose_device(cfg.device)

@@ -13,7 +13,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 from torchvision.datasets import FashionMNIST
 
-from gan.errors import UserError, first_line, require_int
+from gan.errors import UserError, first_line, require_bool, require_int
 
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 SPLIT_FILES = {
@@ -111,6 +111,8 @@ class FashionMNISTDataModule(LightningDataModule):
         super().__init__()
         require_int("data.batch_size", batch_size, least=2)  # BatchNorm in training needs two images
         require_int("data.num_workers", num_workers, least=0)
+        for name, value in (("download", download), ("pin_memory", pin_memory), ("on_device", on_device)):
+            require_bool(f"data.{name}", value)
         self.root = Path(root).expanduser()
         self.system_dir = Path(system_dir).expanduser()
         self.batch_size = batch_size

@@ -34,6 +34,13 @@ def require_int(name: str, value: Any, least: int, most: int | None = None) -> i
     return value
 
 
+def require_bool(name: str, value: Any) -> bool:
+    """``value`` if it is true or false, else a UserError naming ``name`` and the value."""
+    if not isinstance(value, bool):
+        raise UserError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
 def require_number(name: str, value: Any, positive: bool = False) -> float:
     """``value`` if it is a finite number (above 0 when ``positive``), else a UserError naming ``name`` and it."""
     is_number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

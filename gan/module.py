@@ -14,7 +14,7 @@ from pytorch_lightning import LightningModule
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from gan.errors import MAX_SEED, UserError, require_int, require_number
+from gan.errors import MAX_SEED, UserError, require_bool, require_int, require_number
 
 CHECKPOINT_FORMAT = 1  # bumped when checkpoints of older code can no longer be loaded
 STAT_NAMES = ("loss/d", "loss/g", "D(x)", "D(G(z))")  # logged as NAME_step and NAME_epoch
@@ -136,6 +136,7 @@ class GAN(LightningModule):
         require_int("model.latent_dim", latent_dim, least=1)
         require_int("model.num_fixed_noise", num_fixed_noise, least=1, most=1024)
         require_int("model.noise_seed", noise_seed, least=0, most=MAX_SEED)
+        require_bool("model.channels_last", channels_last)
         if not (
             isinstance(betas, list | tuple)
             and len(betas) == 2

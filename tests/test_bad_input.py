@@ -104,6 +104,8 @@ BAD_INPUTS = [
     ),
     ("no data folder", ["data.root=null"], ["cannot build data (gan.data.FashionMNISTDataModule)", "NoneType"]),
     ("unwritable paths.output_dir", ["paths.output_dir=/proc/nope"], ["cannot write the output folder /proc/nope"]),
+    ("text download switch", ["data.download=maybe"], ["data.download must be true or false, got 'maybe'"]),
+    ("text channels-last switch", ["model.channels_last=abc"], ["model.channels_last must be true or false"]),
     ("gpu without a gpu", ["hardware=gpu"], ["trainer.accelerator=gpu (hardware=gpu or ddp) needs an NVIDIA GPU"]),
     ("ddp without a gpu", ["hardware=ddp"], ["(hardware=gpu or ddp) needs an NVIDIA GPU", "use hardware=cpu"]),
 ]

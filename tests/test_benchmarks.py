@@ -28,3 +28,9 @@ def test_train_speed_refuses_too_few_timed_batches_in_one_line() -> None:
     result = run_script("benchmarks/train_speed.py", "--batches-mlp", "1")
     assert result.returncode == 2
     assert "argument --batches-mlp: must be a whole number of at least 2, got '1'" in result.stderr
+
+
+def test_train_speed_reports_a_bad_setting_in_one_line(fake_data_root: Path) -> None:
+    result = run_script("benchmarks/train_speed.py", "--models", "mlp", "--", f"data.root={fake_data_root}", "seed=-1")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: seed must be an integer from 0 to 4294967295, got -1"
