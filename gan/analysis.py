@@ -2,12 +2,14 @@
 
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.experimental.callback import Callback as HydraCallback
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -43,6 +45,18 @@ class Study:
 
     metrics: dict[str, Any] = field(default_factory=dict)
     images: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+
+
+class NoSweep(HydraCallback):
+    """Refuses ``-m`` before Hydra writes anything: the studies of a sweep would share one ``out_dir``."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        print(
+            "error: analyze.py makes one study per call (-m would write the studies over each other);"
+            " run it once per checkpoint or setting, each with its own out_dir",
+            file=sys.stderr,
+        )
+        sys.exit(1)
 
 
 def latest_checkpoint() -> Path:
@@ -341,7 +355,10 @@ def analyze(cfg: DictConfig) -> Path:
     started = time.perf_counter()
     if cfg.report.lang not in ("en", "zh"):
         raise UserError(f"report.lang must be en or zh, got {cfg.report.lang!r}")
-    require_bool("classes.enabled", cfg.classes.enabled)
+    if require_bool("classes.enabled", cfg.classes.enabled):
+        for name in ("data_root", "system_dir"):
+            if not isinstance(cfg.classes[name], str):
+                raise UserError(f"classes.{name} must be a folder path, got {cfg.classes[name]!r}")
     if cfg.ckpt is None:
         raise UserError("give the checkpoint: ckpt=PATH (a .ckpt file or a run folder) or ckpt=latest")
     device = choose_device(cfg.device)

@@ -261,6 +261,22 @@ def test_bad_input_exits_non_zero_without_traceback(trained_run: Path) -> None:
     assert result.stderr.strip() == "error: latent.dims: 250 is outside [0, 100) (this model has 100 numbers)"
 
 
+def test_a_sweep_is_refused_before_anything_is_written(trained_run: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "analyze.py"), "-m", f"ckpt={trained_run}", "report.lang=en,zh"],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: analyze.py makes one study per call")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_class_data_folder_must_be_a_path(trained_run: Path, tmp_path: Path) -> None:
+    overrides = ["classes.enabled=true", "classes.data_root=null", f"out_dir={tmp_path}"]
+    with pytest.raises(UserError, match=re.escape("classes.data_root must be a folder path, got None")):
+        analyze(compose_analyze(f"ckpt={trained_run}", *overrides))
+
+
 def test_ctrl_c_stops_with_one_line() -> None:
     code = (  # analyze.py as a script, whose study is interrupted
         "import runpy, sys, gan.analysis\n"
