@@ -144,7 +144,7 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.trainer.precision not in PRECISIONS:
         raise UserError(f"trainer.precision must be one of {', '.join(PRECISIONS)}, got {cfg.trainer.precision!r}")
     devices, strategy = cfg.trainer.devices, str(cfg.trainer.get("strategy", "auto"))
-    if devices not in (1, "1", [0]) and "ddp" not in strategy:
+    if devices not in (1, "1", [0], "auto") and "ddp" not in strategy:
         raise UserError(
             f"trainer.devices={devices} runs one process per device, which needs hardware=ddp (DDP that allows each"
             " step's unused network); for CPU processes add trainer.accelerator=cpu trainer.precision=32-true"
