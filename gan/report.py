@@ -45,10 +45,11 @@ TEXT = {
         "class_head": " images that changed class |",
         "value_classes": " By the project's classifier, {changed} of the {total} images are now of another class.",
         "h_values": "## What each value does",
+        "span": " (from {change_min:.3f} for z[{dim_min}] to {change_max:.3f} for z[{dim_max}])",
         "value": (
             "**Value {value:g}.** Setting one number to {value:g} changes the images by {change_mean:.3f} on average"
-            " (from {change_min:.3f} for z[{dim_min}] to {change_max:.3f} for z[{dim_max}]), {rel_mean:.0%} of the"
-            " base row's diversity: {effect}. The number's weighted size \\|v\\|·‖W[:, i]‖ is {wr_min:.2f} to"
+            "{span}, {rel_mean:.0%} of the base row's diversity: {effect}. The number's weighted size"
+            " \\|v\\|·‖W[:, i]‖ is {wr_min:.2f} to"
             " {wr_max:.2f} times a typical ‖W z‖ ({typical:.2f}), so {weight}. The rows keep {div_min:.0%} to"
             " {div_max:.0%} of the base row's diversity: {rows}. Along random unit directions the same value changes"
             " the images by {rand_mean:.3f} (5th to 95th percentile {rand_p5:.3f} to {rand_p95:.3f}); {versus}."
@@ -141,9 +142,10 @@ TEXT = {
         "class_head": " 类别改变的图像数 |",
         "value_classes": "按项目的分类器,{total} 张图中有 {changed} 张变成了其他类别。",
         "h_values": "## 各取值的效果",
+        "span": "(从 z[{dim_min}] 的 {change_min:.3f} 到 z[{dim_max}] 的 {change_max:.3f})",
         "value": (
-            "**取值 {value:g}。** 把一个随机数设为 {value:g},图像平均变化 {change_mean:.3f}(从 z[{dim_min}] 的"
-            " {change_min:.3f} 到 z[{dim_max}] 的 {change_max:.3f}),为基准行多样性的 {rel_mean:.0%}:{effect}。"
+            "**取值 {value:g}。** 把一个随机数设为 {value:g},图像平均变化 {change_mean:.3f}{span},"
+            "为基准行多样性的 {rel_mean:.0%}:{effect}。"
             "该随机数加权后的大小 \\|v\\|·‖W[:, i]‖ 是典型 ‖W z‖({typical:.2f})的 {wr_min:.2f} 到 {wr_max:.2f} 倍,"
             "因此{weight}。各行保留了基准行多样性的 {div_min:.0%} 到 {div_max:.0%}:{rows}。沿随机单位方向做同样的"
             "调整,图像变化 {rand_mean:.3f}(5% 到 95% 分位 {rand_p5:.3f} 到 {rand_p95:.3f});{versus}。"
@@ -255,13 +257,16 @@ def _value_paragraph(value: float, metrics: dict[str, Any], text: dict[str, str]
     weights = [row["weight_ratio"] for row in rows]
     baseline = next(entry for entry in metrics["random_directions"] if entry["value"] == value)
     effect, row_state = _effect(relative, dims, text), _rows(ratios, dims, metrics["num_images"], text)
-    paragraph = text["value"].format(
-        value=value,
-        change_mean=sum(changes) / len(changes),
+    span = text["span"].format(
         change_min=min(changes),
         dim_min=dims[changes.index(min(changes))],
         change_max=max(changes),
         dim_max=dims[changes.index(max(changes))],
+    )
+    paragraph = text["value"].format(
+        value=value,
+        change_mean=sum(changes) / len(changes),
+        span=span if len(dims) > 1 else "",  # one number: no range
         rel_mean=sum(relative) / len(relative),
         effect=effect,
         wr_min=min(weights),

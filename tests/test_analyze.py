@@ -173,6 +173,7 @@ def test_report_names_the_studied_counts(trained_run: Path, tmp_path: Path) -> N
     report = (tmp_path / "report.md").read_text()
     assert "## The custom noise: 4 images" in report and "## Changing one number: the 2x4 images" in report
     assert "8 images" not in report and "15x8" not in report and "from number to number" not in report
+    assert "for z[3] to" not in report  # no range of one number
 
 
 def test_report_names_the_rows_that_collapse() -> None:
