@@ -83,8 +83,9 @@ def default_out_dir(ckpt_file: Path, run_dir: Path) -> Path:
     return run_dir / ("analysis" if ckpt_file.name == "last.ckpt" else f"analysis_{ckpt_file.stem}")
 
 
-def _numbers(name: str, values: Any, integers: bool = False) -> list:
-    """``values`` as a non-empty list of finite numbers (integers if asked), or a UserError naming ``name``."""
+def _numbers(name: str, values: Any, integers: bool = False, most: float = math.inf) -> list:
+    """``values`` as a non-empty list of finite numbers (integers if asked) of size at most ``most``, or a
+    UserError naming ``name``."""
     kind = "integers" if integers else "numbers"
     if not isinstance(values, list | tuple | ListConfig) or len(values) == 0:
         raise UserError(f"{name} must be a non-empty list of {kind}, e.g. {name}=[1,10,100]; got {values!r}")
@@ -92,8 +93,8 @@ def _numbers(name: str, values: Any, integers: bool = False) -> list:
     for value in values:
         if isinstance(value, bool) or not isinstance(value, allowed) or not math.isfinite(value):
             raise UserError(f"{name} must be a non-empty list of {kind}; {value!r} is not one")
-        if abs(value) > MAX_LATENT_VALUE:
-            raise UserError(f"{name}: {value!r} is outside [-{MAX_LATENT_VALUE:g}, {MAX_LATENT_VALUE:g}]")
+        if abs(value) > most:
+            raise UserError(f"{name}: {value!r} is outside [-{most:g}, {most:g}]")
     return list(values)
 
 
@@ -103,7 +104,7 @@ def check_latent_config(latent: DictConfig, latent_dim: int) -> dict[str, Any]:
     for dim in dims:
         if not 0 <= dim < latent_dim:
             raise UserError(f"latent.dims: {dim} is outside [0, {latent_dim}) (this model has {latent_dim} numbers)")
-    values = _numbers("latent.values", latent["values"])
+    values = _numbers("latent.values", latent["values"], most=MAX_LATENT_VALUE)
     for name, chosen in (("latent.dims", dims), ("latent.values", values)):
         if len({f"{number:g}" for number in chosen}) < len(chosen):  # as the figures and file names print them
             raise UserError(f"{name} lists a number twice (to 6 significant digits): {chosen}")
@@ -118,7 +119,7 @@ def check_latent_config(latent: DictConfig, latent_dim: int) -> dict[str, Any]:
     return {
         "dims": dims,
         "values": values,
-        "traversal": sorted(set(_numbers("latent.traversal", latent.traversal))),
+        "traversal": sorted(set(_numbers("latent.traversal", latent.traversal, most=MAX_LATENT_VALUE))),
         "sefa_directions": min(latent.sefa_directions, latent_dim),
     }
 
@@ -371,11 +372,12 @@ def analyze(cfg: DictConfig) -> Path:
         noise = load_noise(cfg.latent.noise_file, cfg.latent.num_images, latent_dim)
     else:
         noise = custom_noise(cfg.latent.num_images, latent_dim, cfg.latent.seed)
-    out_dir = Path(cfg.out_dir).expanduser() if cfg.out_dir else default_out_dir(ckpt_file, run_dir)
+    default = default_out_dir(ckpt_file, run_dir)
+    out_dir = Path(cfg.out_dir).expanduser() if cfg.out_dir else default
     if (out_dir / "checkpoints").is_dir():
         raise UserError(
             f"out_dir {out_dir} is a training run's folder, whose loss_curve.png and models.txt the study would"
-            f" replace; give a folder of its own (default: {default_out_dir(ckpt_file, run_dir)})"
+            f" replace; give a folder of its own (default: {default})"
         )
     require_writable_folder("out_dir", out_dir)
 

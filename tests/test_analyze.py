@@ -215,6 +215,7 @@ BAD_INPUTS = [
     ("ckpt={corrupt}", "corrupt or unreadable checkpoint"),
     ("latent.dims=[0,100]", "latent.dims: 100 is outside [0, 100)"),
     ("latent.dims=[-1]", "latent.dims: -1 is outside [0, 100)"),
+    ("latent.dims=[10000000]", "latent.dims: 10000000 is outside [0, 100)"),
     ("latent.values=[]", "latent.values must be a non-empty list"),
     ("latent.values=[1,ten]", "'ten' is not one"),
     ("latent.values=abc", "latent.values must be a non-empty list"),
