@@ -3,6 +3,8 @@
 import os
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,44 +33,42 @@ def run_dir(resume: str | None, new_run_dir: str) -> str:
     return str(resume) if resume else new_run_dir
 
 
+@contextmanager
+def _exit_on_user_error() -> Iterator[None]:
+    """Inside a Hydra callback: a UserError stops the program with its one line (no task runs to report it)."""
+    try:
+        yield
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
 class OutputDirCheck(HydraCallback):
     """Stops with one line, before Hydra writes anything, when the run or sweep folder cannot be written, or a
     resume would be refused (so a refused resume leaves nothing in the run folder)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if config.resume:
-            self._check_resumable(config)
-        self._check(config.hydra.run.dir)
+        with _exit_on_user_error():
+            if config.resume:
+                self._check_resumable(config)
+            require_writable_folder("output folder", config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._check(config.hydra.sweep.dir)
+        with _exit_on_user_error():
+            require_writable_folder("output folder", config.hydra.sweep.dir)
 
     @staticmethod
     def _check_resumable(config: DictConfig) -> None:
         """``resume=`` must name a run folder whose last checkpoint this run can continue."""
         run = Path(config.resume)
-        try:
-            if run.is_file():
-                raise UserError(
-                    f"resume takes a run folder, got the file {run}; continue from a file with ckpt_path={run}"
-                )
-            if not (run / "checkpoints" / "last.ckpt").is_file():
-                raise UserError(
-                    f"resume: checkpoint not found: {run / 'checkpoints' / 'last.ckpt'} (resume takes a run folder)"
-                )
-            check_config(config)
-            resume_checkpoint(config)
-        except UserError as error:
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(1)
-
-    @staticmethod
-    def _check(folder: str) -> None:
-        try:
-            require_writable_folder("output folder", folder)
-        except UserError as error:
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(1)
+        if run.is_file():
+            raise UserError(f"resume takes a run folder, got the file {run}; continue from a file with ckpt_path={run}")
+        if not (run / "checkpoints" / "last.ckpt").is_file():
+            raise UserError(
+                f"resume: checkpoint not found: {run / 'checkpoints' / 'last.ckpt'} (resume takes a run folder)"
+            )
+        check_config(config)
+        resume_checkpoint(config)
 
 
 def record_dir(resume: str | None, resumed_record: str) -> str:
