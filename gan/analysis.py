@@ -67,6 +67,14 @@ def latest_checkpoint() -> Path:
     return max(found, key=lambda path: path.stat().st_mtime)
 
 
+RUN_MARKERS = (".hydra", "checkpoints", "samples", "tensorboard")  # what train.py writes, any callback left out
+
+
+def is_training_run(folder: Path) -> bool:
+    """Whether ``folder`` is a training run's folder (train.py left one of its subfolders there)."""
+    return any((folder / marker).is_dir() for marker in RUN_MARKERS)
+
+
 def resolve_checkpoint(ckpt: str) -> tuple[Path, Path]:
     """The ``.ckpt`` file and its run folder, given a ``.ckpt`` file, a run folder or ``latest``."""
     path = latest_checkpoint() if ckpt == "latest" else Path(str(ckpt)).expanduser()
@@ -374,7 +382,7 @@ def analyze(cfg: DictConfig) -> Path:
         noise = custom_noise(cfg.latent.num_images, latent_dim, cfg.latent.seed)
     default = default_out_dir(ckpt_file, run_dir)
     out_dir = Path(cfg.out_dir).expanduser() if cfg.out_dir else default
-    if (out_dir / "checkpoints").is_dir():
+    if is_training_run(out_dir):
         raise UserError(
             f"out_dir {out_dir} is a training run's folder, whose loss_curve.png and models.txt the study would"
             f" replace; give a folder of its own (default: {default})"

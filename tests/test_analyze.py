@@ -279,6 +279,16 @@ def test_class_data_folder_must_be_a_path(trained_run: Path, tmp_path: Path) -> 
         analyze(compose_analyze(f"ckpt={trained_run}", *overrides))
 
 
+@pytest.mark.parametrize("marker", [".hydra", "samples", "tensorboard"])
+def test_a_run_folder_without_checkpoints_is_refused_as_out_dir(marker: str, trained_run: Path, tmp_path: Path) -> None:
+    run_without_checkpoints = tmp_path / "run"  # e.g. trained with callbacks.checkpoint=null
+    (run_without_checkpoints / marker).mkdir(parents=True)
+    (run_without_checkpoints / "loss_curve.png").write_bytes(b"the run's own curve")
+    with pytest.raises(UserError, match="is a training run's folder"):
+        analyze(compose_analyze(f"ckpt={trained_run}", f"out_dir={run_without_checkpoints}"))
+    assert (run_without_checkpoints / "loss_curve.png").read_bytes() == b"the run's own curve"
+
+
 def test_ctrl_c_stops_with_one_line() -> None:
     code = (  # analyze.py as a script, whose study is interrupted
         "import runpy, sys, gan.analysis\n"
