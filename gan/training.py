@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback as HydraCallback
 from hydra.utils import instantiate
@@ -49,12 +50,19 @@ class OutputDirCheck(HydraCallback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         with _exit_on_user_error():
+            check_checkpoint_options(config)
             if config.resume:
                 self._check_resumable(config)
             require_writable_folder("output folder", config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         with _exit_on_user_error():
+            for override in OverridesParser.create().parse_overrides(config.hydra.overrides.task):
+                if override.key_or_group == "resume" and (override.is_sweep_override() or override.value()):
+                    raise UserError(
+                        f"{override.input_line}: resume continues one run in its own folder, not in a sweep (-m);"
+                        " a sweep's jobs can start from a checkpoint with ckpt_path=FILE"
+                    )
             require_writable_folder("output folder", config.hydra.sweep.dir)
 
     @staticmethod
@@ -76,10 +84,18 @@ def record_dir(resume: str | None, resumed_record: str) -> str:
     return resumed_record if resume else ".hydra"
 
 
-def resume_checkpoint(cfg: DictConfig) -> str | None:
-    """The checkpoint to continue from (``resume=RUN`` or ``ckpt_path=FILE``), checked against this run's model."""
+def check_checkpoint_options(cfg: DictConfig) -> None:
+    """``resume`` and ``ckpt_path``: at most one, and not empty (an unset shell variable must not start a new run)."""
+    for name, takes in (("resume", "a run folder"), ("ckpt_path", "a .ckpt file")):
+        if cfg[name] is not None and not str(cfg[name]).strip():
+            raise UserError(f"{name} is empty; give {takes}, or leave {name} out to start a new run")
     if cfg.resume and cfg.ckpt_path:
         raise UserError("give either resume=RUN_FOLDER or ckpt_path=FILE, not both")
+
+
+def resume_checkpoint(cfg: DictConfig) -> str | None:
+    """The checkpoint to continue from (``resume=RUN`` or ``ckpt_path=FILE``), checked against this run's model."""
+    check_checkpoint_options(cfg)
     path = Path(cfg.resume) / "checkpoints" / "last.ckpt" if cfg.resume else cfg.ckpt_path
     if path is None:
         return None

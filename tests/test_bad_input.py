@@ -82,6 +82,8 @@ BAD_INPUTS = [
     ("resume a checkpoint file", ["resume={mlp_ckpt}"], ["resume takes a run folder, got the file", "ckpt_path="]),
     ("checkpoint path of a folder", ["ckpt_path={mlp_run}"], ["ckpt_path takes a .ckpt file, got the folder"]),
     ("resume and ckpt_path", ["resume={mlp_run}", "ckpt_path={mlp_ckpt}"], ["either resume=RUN_FOLDER or ckpt_path"]),
+    ("empty resume", ["resume="], ["resume is empty; give a run folder, or leave resume out"]),
+    ("empty checkpoint path", ["ckpt_path=''"], ["ckpt_path is empty; give a .ckpt file"]),
     (
         "true half precision",
         ["trainer.precision=bf16-true"],
@@ -153,3 +155,18 @@ def test_bad_input_gives_one_clear_line(case: str, overrides: list[str], expecte
         last_line = result.stderr.strip().splitlines()[-1]
         assert last_line.startswith("error: ") and all(text in last_line for text in expected)
     assert not list((places["mlp_run"] / ".hydra").glob("resume_*"))  # a refused resume writes nothing there
+
+
+@pytest.mark.parametrize("resume", ["{mlp_run}", "{mlp_run},{mlp_run}"])
+def test_resume_in_a_sweep_is_refused_before_anything_is_written(resume: str, places, tmp_path) -> None:
+    base = [arg for arg in tiny_train_args(places["data"], tmp_path) if not arg.startswith("hydra.run.dir")]
+    result = run_script(
+        base[0], "-m", *base[1:], f"resume={resume.format(**places)}", f"hydra.sweep.dir={tmp_path / 'sweep'}"
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith(
+        "resume continues one run in its own folder, not in a sweep (-m); a sweep's jobs can start from a checkpoint"
+        " with ckpt_path=FILE"
+    )
+    assert not (tmp_path / "sweep").exists()
+    assert not list((places["mlp_run"] / ".hydra").glob("resume_*"))
