@@ -4,6 +4,7 @@ import csv
 import math
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -224,20 +225,48 @@ class LossCurve(Callback):
 
 
 class SaveOnInterrupt(Callback):
-    """On Ctrl-C or SIGTERM, saves ``last.ckpt`` where the run stands; a second signal exits at once.
+    """On Ctrl-C or SIGTERM, saves ``last.ckpt`` where the run stands, between two batches; a second Ctrl-C stops at
+    once. With :class:`gan.checkpoint.AtomicCheckpointIO`, ``last.ckpt`` is never half written.
 
-    With :class:`gan.checkpoint.AtomicCheckpointIO`, ``last.ckpt`` is never half written.
+    A Ctrl-C in one process waits for the batch to end, as Lightning does for SIGTERM: a checkpoint taken between D's
+    step and G's would count a step that the resumed run repeats. DDP's processes stop at once (they must stop
+    together).
     """
 
     def __init__(self, dirpath: str) -> None:
         self.path = Path(dirpath) / "last.ckpt"
+        self.stop_requested = False
+        self._previous_handler: Any = None  # the SIGINT handler to put back, while ours is installed
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.world_size == 1 and threading.current_thread() is threading.main_thread():
+            self._previous_handler = signal.signal(signal.SIGINT, self._request_stop) or signal.default_int_handler
+
+    def _request_stop(self, signum: int, frame: Any) -> None:
+        if self.stop_requested:
+            raise KeyboardInterrupt
+        self.stop_requested = True
+        print("\nCtrl-C: stopping before the next batch (Ctrl-C again stops at once)", flush=True)
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
+        if self.stop_requested:
+            raise KeyboardInterrupt
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._restore_handler()
+
+    def _restore_handler(self) -> None:
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGINT, self._previous_handler)
+            self._previous_handler = None
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        self._restore_handler()
         if not isinstance(exception, KeyboardInterrupt | SIGTERMException):
             return
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: os._exit(130))
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)
         if trainer.is_global_zero:
             print(
                 f"\ninterrupted in epoch {trainer.current_epoch}: saved {self.path};"

@@ -220,6 +220,8 @@ def train(cfg: DictConfig) -> None:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
     except SIGTERMException as stop:  # Lightning's SystemExit with status 0; a killed run must not look successful
         raise SystemExit(128 + signal.SIGTERM) from stop
+    except SystemExit as stop:  # after Ctrl-C Lightning exits with 1; 130 is the shell's status for SIGINT
+        raise SystemExit(128 + signal.SIGINT if trainer.interrupted else stop.code) from stop
     except MisconfigurationException as error:  # Lightning refuses a trainer setting before training starts
         raise UserError(first_line(error)) from error
 

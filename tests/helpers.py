@@ -10,13 +10,18 @@ from gan.module import GAN
 
 
 class SignalAt(Callback):
-    """Sends ``signum`` to this process after batch ``batch``; with ``again``, once more while it shuts down."""
+    """Sends ``signum`` to this process after batch ``batch`` (with ``mid_batch``, between its D and G steps); with
+    ``again``, once more while it shuts down."""
 
-    def __init__(self, batch: int, signum: int, again: bool = False) -> None:
-        self.batch, self.signum, self.again = batch, signum, again
+    def __init__(self, batch: int, signum: int, again: bool = False, mid_batch: bool = False) -> None:
+        self.batch, self.signum, self.again, self.mid_batch = batch, signum, again, mid_batch
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int) -> None:
-        if batch_idx == self.batch:
+        if batch_idx == self.batch and not self.mid_batch:
+            os.kill(os.getpid(), self.signum)
+
+    def on_before_optimizer_step(self, trainer: Trainer, pl_module: LightningModule, optimizer) -> None:
+        if self.mid_batch and trainer.global_step == 2 * self.batch + 1:  # G's step: D has stepped
             os.kill(os.getpid(), self.signum)
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:

@@ -79,7 +79,7 @@ def test_interruption_leaves_a_loadable_last_checkpoint(signum: int, fake_data_r
         fake_data_root, run_dir, "+callbacks.stop._target_=tests.helpers.SignalAt",
         "+callbacks.stop.batch=1", f"+callbacks.stop.signum={int(signum)}",
     )  # fmt: skip
-    assert result.returncode != 0
+    assert result.returncode == 128 + signum  # as the shell reports a program that the signal stopped
     assert f"saved {run_dir / 'checkpoints' / 'last.ckpt'}" in result.stdout
     checkpoint = load(run_dir)
     assert checkpoint["epoch"] == 0 and checkpoint["global_step"] == 4  # two batches of epoch 0, D and G steps
@@ -90,6 +90,20 @@ def test_interruption_leaves_a_loadable_last_checkpoint(signum: int, fake_data_r
     resumed = run_script(*args, f"resume={run_dir}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert load(run_dir)["epoch"] == 1
+
+
+def test_ctrl_c_between_d_and_g_steps_saves_after_the_batch(fake_data_root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = train(
+        fake_data_root, run_dir, "+callbacks.stop._target_=tests.helpers.SignalAt",
+        "+callbacks.stop.batch=1", f"+callbacks.stop.signum={int(signal.SIGINT)}", "+callbacks.stop.mid_batch=true",
+    )  # fmt: skip
+    assert result.returncode == 130
+    assert "Ctrl-C: stopping before the next batch" in result.stdout
+    assert "weights_only" not in result.stdout + result.stderr
+    checkpoint = load(run_dir)
+    losses = next(state for key, state in checkpoint["callbacks"].items() if key.startswith("LossCurve"))
+    assert checkpoint["global_step"] == 4 and len(losses["d_losses"]) == 2  # batches 0 and 1, both D and G steps
 
 
 def test_a_second_ctrl_c_exits_at_once(fake_data_root: Path, tmp_path: Path) -> None:
