@@ -372,7 +372,7 @@ def analyze(cfg: DictConfig) -> Path:
         raise UserError("give the checkpoint: ckpt=PATH (a .ckpt file or a run folder) or ckpt=latest")
     device = choose_device(cfg.device)
     ckpt_file, run_dir = resolve_checkpoint(cfg.ckpt)
-    checkpoint = read_checkpoint(ckpt_file, "cpu")
+    checkpoint = read_checkpoint(ckpt_file)
     generator = generator_from_checkpoint(checkpoint, device)
     latent_dim = first_layer_weight(generator).shape[1]
     settings = check_latent_config(cfg.latent, latent_dim)

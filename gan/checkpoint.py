@@ -26,14 +26,14 @@ def whole_epochs(checkpoint: dict[str, Any]) -> int:
     return checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
 
 
-def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a ``.ckpt`` file of this project, or raise a UserError that says what is wrong with it."""
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a ``.ckpt`` file of this project into CPU memory, or raise a UserError that says what is wrong with it."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
         # our own checkpoints hold the networks' Hydra configs, which weights_only loading refuses
-        checkpoint = torch.load(path, map_location=device, weights_only=False)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
         raise UserError(f"corrupt or unreadable checkpoint {path}: {first_line(error)}") from error
     if not isinstance(checkpoint, dict) or "gan_format" not in checkpoint:
@@ -47,7 +47,21 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the generator stored in a ``.ckpt`` file, on ``device``, in eval mode."""
-    return generator_from_checkpoint(read_checkpoint(path, device), device)
+    device = available_device(device)  # before reading: a bad device is not a bad checkpoint
+    return generator_from_checkpoint(read_checkpoint(path), device)
+
+
+def available_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch.device this machine has, or a UserError naming it."""
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise UserError(f"device must be a torch device such as 'cpu', 'cuda' or 'cuda:0', got {device!r}") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(
+            f"device '{device}' needs an NVIDIA GPU, but torch.cuda.is_available() is False here; use device='cpu'"
+        )
+    return device
 
 
 def generator_from_checkpoint(checkpoint: dict[str, Any], device: str | torch.device = "cpu") -> nn.Module:
@@ -63,7 +77,10 @@ def generator_from_checkpoint(checkpoint: dict[str, Any], device: str | torch.de
         generator.load_state_dict(weights)
     except (KeyError, RuntimeError, InstantiationException) as error:
         raise UserError(f"checkpoint holds no generator this code can rebuild: {first_line(error)}") from error
-    return generator.to(device).eval()
+    try:
+        return generator.to(available_device(device)).eval()
+    except RuntimeError as error:  # e.g. cuda:3 on a machine with one GPU
+        raise UserError(f"cannot put the generator on device '{device}': {first_line(error)}") from error
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

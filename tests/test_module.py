@@ -1,5 +1,6 @@
 """The GAN LightningModule: one training step, which parameters each optimiser changes, checkpoints."""
 
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,6 +105,23 @@ def test_load_generator_rebuilds_from_the_checkpoint_alone(model: str, tmp_path:
     module.generator.eval()
     z = torch.randn(4, 100)
     assert torch.equal(generator(z), module.generator(z))
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("gpu", "device must be a torch device such as 'cpu', 'cuda' or 'cuda:0', got 'gpu'"),
+        ("cuda", "needs an NVIDIA GPU"),
+    ],
+)
+def test_load_generator_names_a_bad_device_not_the_good_checkpoint(device: str, message: str, tmp_path: Path) -> None:
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    trainer = Trainer(logger=False, enable_checkpointing=False, max_epochs=1)
+    trainer.strategy.connect(make_gan("mlp"))
+    trainer.save_checkpoint(tmp_path / "model.ckpt")
+    with pytest.raises(UserError, match=re.escape(message)):
+        gan.load_generator(tmp_path / "model.ckpt", device)
 
 
 class Unpicklable:
