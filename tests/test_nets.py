@@ -1,5 +1,7 @@
 """The lab's networks: printed structure character for character, and output shapes."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -20,6 +22,11 @@ Generator(
 
 def test_mlp_prints_exactly_as_the_lab() -> None:
     assert f"{mlp.Discriminator()}\n{mlp.Generator()}" == MLP_TEXT
+
+
+def test_the_readme_shows_the_mlp_as_a_run_prints_it() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert f"```\n{mlp.Generator()}\n{mlp.Discriminator()}\n```" in readme  # models.txt: print(G), then print(D)
 
 
 def test_conv_layers_follow_the_lab_code() -> None:
