@@ -124,8 +124,9 @@ def check_same_model(path: str | Path, saved: dict[str, Any], model: DictConfig)
     # the top-level _target_, _recursive_ and _convert_ tell Hydra how to build the GAN: not its arguments
     arguments = {key: value for key, value in OmegaConf.to_container(model, resolve=True).items() if key[0] != "_"}
     saved, this = _flatten(saved, "model."), _flatten(arguments, "model.")
+    sources = _flatten(OmegaConf.to_container(model, resolve=False), "model.")  # "${seed}" for model.noise_seed
     differing = [
-        f"{key}={saved.get(key, '<unset>')} (this run {this.get(key, '<unset>')})"
+        f"{key}={saved.get(key, '<unset>')} (this run {this.get(key, '<unset>')}{_set_by(sources.get(key))})"
         for key in sorted(saved.keys() | this.keys())
         if saved.get(key) != this.get(key)
     ]
@@ -134,6 +135,13 @@ def check_same_model(path: str | Path, saved: dict[str, Any], model: DictConfig)
             f"{path} was trained with {', '.join(differing)}; resume with the first run's overrides"
             " (in its .hydra/overrides.yaml)"
         )
+
+
+def _set_by(source: Any) -> str:
+    """``", set by seed"`` for a setting that the config takes from another (``${seed}``), else nothing."""
+    if isinstance(source, str) and source.startswith("${") and source.endswith("}"):
+        return f", set by {source[2:-1]}"
+    return ""
 
 
 def _flatten(config: dict[str, Any], prefix: str) -> dict[str, Any]:

@@ -69,6 +69,7 @@ BAD_INPUTS = [
         ["resume={mlp_run}", "recipe=lab"],
         ["model.ema_decay=0.999 (this run 0.0)", "model.r1_gamma=10.0 (this run 0.0)", "first run's overrides"],
     ),
+    ("resume with another seed", ["resume={mlp_run}", "seed=5"], ["model.noise_seed=0 (this run 5, set by seed)"]),
     (
         "checkpoint of another network size",
         ["ckpt_path={mlp_ckpt}", "+model.generator.hidden_dim=256"],
