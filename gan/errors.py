@@ -14,10 +14,16 @@ class DivergenceError(UserError):
     """A loss became NaN or infinite: the run stops, keeping the checkpoints saved before."""
 
 
-def first_line(error: BaseException) -> str:
-    """The first line of an exception's message (its type's name when it has none), for a one-line error."""
-    message = str(error)
-    return message.splitlines()[0] if message else type(error).__name__
+def first_line(error: BaseException, most: int = 300) -> str:
+    """The first line of an exception's message, for a one-line error (its type's name when it has none); a first
+    line ending in ',' or ':' (a wrapped sentence, a list's heading) goes on with the next, up to ``most`` chars."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    if lines[0][-1] in ",:" and len(lines) > 1:
+        joined = f"{lines[0]} {lines[1]}"
+        return joined if len(joined) <= most else joined[: most - 3] + "..."
+    return lines[0]
 
 
 MAX_SEED = 2**32 - 1  # the largest seed that numpy (seeded by Lightning's seed_everything) accepts

@@ -93,14 +93,18 @@ def test_sample_fixed_uses_eval_mode_and_restores_training_mode() -> None:
     assert torch.allclose(images, module.generator(module.fixed_noise))
 
 
+def save_checkpoint(module: GAN, path: Path) -> Path:
+    """``module``'s checkpoint, as a run saves it."""
+    trainer = Trainer(logger=False, enable_checkpointing=False, max_epochs=1)
+    trainer.strategy.connect(module)
+    trainer.save_checkpoint(path)
+    return path
+
+
 @pytest.mark.parametrize("model", ["mlp", "conv"])
 def test_load_generator_rebuilds_from_the_checkpoint_alone(model: str, tmp_path: Path) -> None:
     module = make_gan(model)
-    trainer = Trainer(logger=False, enable_checkpointing=False, max_epochs=1)
-    trainer.strategy.connect(module)
-    path = tmp_path / "model.ckpt"
-    trainer.save_checkpoint(path)
-    generator = gan.load_generator(path)
+    generator = gan.load_generator(save_checkpoint(module, tmp_path / "model.ckpt"))
     assert type(generator) is type(module.generator) and not generator.training
     module.generator.eval()
     z = torch.randn(4, 100)
@@ -117,11 +121,22 @@ def test_load_generator_rebuilds_from_the_checkpoint_alone(model: str, tmp_path:
 def test_load_generator_names_a_bad_device_not_the_good_checkpoint(device: str, message: str, tmp_path: Path) -> None:
     if device == "cuda" and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    trainer = Trainer(logger=False, enable_checkpointing=False, max_epochs=1)
-    trainer.strategy.connect(make_gan("mlp"))
-    trainer.save_checkpoint(tmp_path / "model.ckpt")
+    path = save_checkpoint(make_gan("mlp"), tmp_path / "model.ckpt")
     with pytest.raises(UserError, match=re.escape(message)):
-        gan.load_generator(tmp_path / "model.ckpt", device)
+        gan.load_generator(path, device)
+
+
+def test_a_checkpoint_without_generator_weights_gets_the_whole_reason(tmp_path: Path) -> None:
+    path = save_checkpoint(make_gan("mlp"), tmp_path / "model.ckpt")
+    checkpoint = torch.load(path, weights_only=False)
+    checkpoint["state_dict"] = {key: value for key, value in checkpoint["state_dict"].items() if "generator" not in key}
+    torch.save(checkpoint, path)
+    with pytest.raises(UserError) as error:
+        gan.load_generator(path)
+    assert str(error.value).startswith(  # the first line of torch's message ends in ':', the reason is on the next
+        "checkpoint holds no generator this code can rebuild: Error(s) in loading state_dict for Generator: Missing"
+    )
+    assert "\n" not in str(error.value)
 
 
 class Unpicklable:
