@@ -83,12 +83,12 @@ def default_out_dir(ckpt_file: Path, run_dir: Path) -> Path:
     return run_dir / ("analysis" if ckpt_file.name == "last.ckpt" else f"analysis_{ckpt_file.stem}")
 
 
-def _numbers(name: str, values: Any, integers: bool = False, most: float = math.inf) -> list:
+def _numbers(name: str, values: Any, example: str, integers: bool = False, most: float = math.inf) -> list:
     """``values`` as a non-empty list of finite numbers (integers if asked) of size at most ``most``, or a
-    UserError naming ``name``."""
+    UserError naming ``name`` (and, for no list, a valid ``example``)."""
     kind = "integers" if integers else "numbers"
     if not isinstance(values, list | tuple | ListConfig) or len(values) == 0:
-        raise UserError(f"{name} must be a non-empty list of {kind}, e.g. {name}=[1,10,100]; got {values!r}")
+        raise UserError(f"{name} must be a non-empty list of {kind}, e.g. {name}={example}; got {values!r}")
     allowed = (int,) if integers else (int, float)
     for value in values:
         if isinstance(value, bool) or not isinstance(value, allowed) or not math.isfinite(value):
@@ -100,11 +100,12 @@ def _numbers(name: str, values: Any, integers: bool = False, most: float = math.
 
 def check_latent_config(latent: DictConfig, latent_dim: int) -> dict[str, Any]:
     """The study's settings, checked against the model's latent size."""
-    dims = _numbers("latent.dims", latent.dims, integers=True)
+    example_dims = range(0, latent_dim, max(1, latent_dim // 5))[:3]  # [0,20,40] for the lab's 100 numbers
+    dims = _numbers("latent.dims", latent.dims, f"[{','.join(map(str, example_dims))}]", integers=True)
     for dim in dims:
         if not 0 <= dim < latent_dim:
             raise UserError(f"latent.dims: {dim} is outside [0, {latent_dim}) (this model has {latent_dim} numbers)")
-    values = _numbers("latent.values", latent["values"], most=MAX_LATENT_VALUE)
+    values = _numbers("latent.values", latent["values"], "[1,10,100]", most=MAX_LATENT_VALUE)
     for name, chosen in (("latent.dims", dims), ("latent.values", values)):
         if len({f"{number:g}" for number in chosen}) < len(chosen):  # as the figures and file names print them
             raise UserError(f"{name} lists a number twice (to 6 significant digits): {chosen}")
@@ -119,7 +120,7 @@ def check_latent_config(latent: DictConfig, latent_dim: int) -> dict[str, Any]:
     return {
         "dims": dims,
         "values": values,
-        "traversal": sorted(set(_numbers("latent.traversal", latent.traversal, most=MAX_LATENT_VALUE))),
+        "traversal": sorted(set(_numbers("latent.traversal", latent.traversal, "[-3,0,3]", most=MAX_LATENT_VALUE))),
         "sefa_directions": min(latent.sefa_directions, latent_dim),
     }
 

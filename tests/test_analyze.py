@@ -15,7 +15,7 @@ from PIL import Image
 from torch import nn
 
 import gan
-from gan.analysis import analyze, measure, resolve_checkpoint
+from gan.analysis import analyze, check_latent_config, measure, resolve_checkpoint
 from gan.errors import UserError
 from gan.figures import TILE_PX
 from gan.latent import diversity, generate, set_number
@@ -217,6 +217,7 @@ BAD_INPUTS = [
     ("latent.dims=[-1]", "latent.dims: -1 is outside [0, 100)"),
     ("latent.dims=[10000000]", "latent.dims: 10000000 is outside [0, 100)"),
     ("latent.values=[]", "latent.values must be a non-empty list"),
+    ("latent.dims=[]", "latent.dims must be a non-empty list of integers, e.g. latent.dims=[0,20,40]; got []"),
     ("latent.values=[1,ten]", "'ten' is not one"),
     ("latent.values=abc", "latent.values must be a non-empty list"),
     ("latent.noise_file={wrong_shape}", "has shape (8, 50), expected (8, 100)"),
@@ -255,6 +256,15 @@ def test_bad_input_is_refused_with_one_line(override: str, message: str, trained
     with pytest.raises(UserError, match=re.escape(message)) as error:
         analyze(compose_analyze(*overrides))
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("latent_dim", [1, 3, 16, 100])
+def test_the_example_for_empty_dims_is_accepted(latent_dim: int) -> None:
+    latent = compose_analyze("latent.dims=[]", "latent.sefa_directions=1").latent
+    with pytest.raises(UserError, match="e.g. latent.dims=") as error:
+        check_latent_config(latent, latent_dim)
+    latent.dims = json.loads(re.search(r"latent\.dims=(\[[0-9,]+\])", str(error.value)).group(1))
+    assert check_latent_config(latent, latent_dim)["dims"] == list(latent.dims)
 
 
 def test_bad_input_exits_non_zero_without_traceback(trained_run: Path) -> None:
