@@ -361,8 +361,9 @@ def analyze(cfg: DictConfig) -> Path:
         for name in ("data_root", "system_dir"):
             if not isinstance(cfg.classes[name], str):
                 raise UserError(f"classes.{name} must be a folder path, got {cfg.classes[name]!r}")
-    if cfg.ckpt is None:
-        raise UserError("give the checkpoint: ckpt=PATH (a .ckpt file or a run folder) or ckpt=latest")
+    if cfg.ckpt is None or not str(cfg.ckpt).strip():
+        given = "not given" if cfg.ckpt is None else f"empty ({cfg.ckpt!r})"
+        raise UserError(f"ckpt is {given}: give a run folder, a .ckpt file (ckpt=PATH) or ckpt=latest")
     device = choose_device(cfg.device)
     ckpt_file, run_dir = resolve_checkpoint(cfg.ckpt)
     checkpoint = read_checkpoint(ckpt_file, "cpu")

@@ -213,6 +213,9 @@ def test_custom_noise_file_is_used(trained_run: Path, tmp_path: Path) -> None:
 BAD_INPUTS = [
     ("ckpt={run}/nothing.ckpt", "checkpoint not found"),
     ("ckpt={corrupt}", "corrupt or unreadable checkpoint"),
+    ("ckpt=", "ckpt is empty (''): give a run folder, a .ckpt file (ckpt=PATH) or ckpt=latest"),
+    ("ckpt=' '", "ckpt is empty (' '): give a run folder"),
+    ("ckpt=null", "ckpt is not given: give a run folder"),
     ("latent.dims=[0,100]", "latent.dims: 100 is outside [0, 100)"),
     ("latent.dims=[-1]", "latent.dims: -1 is outside [0, 100)"),
     ("latent.dims=[10000000]", "latent.dims: 10000000 is outside [0, 100)"),
