@@ -95,7 +95,16 @@ def _numbers(name: str, values: Any, example: str, integers: bool = False, most:
             raise UserError(f"{name} must be a non-empty list of {kind}; {value!r} is not one")
         if abs(value) > most:
             raise UserError(f"{name}: {value!r} is outside [-{most:g}, {most:g}]")
+    _refuse_repeats(name, list(values))
     return list(values)
+
+
+def _refuse_repeats(name: str, numbers: list) -> None:
+    """A UserError naming the first number that ``numbers`` lists twice, as the figures and file names print it."""
+    shown = [f"{number:g}" for number in numbers]
+    for index, text in enumerate(shown):
+        if text in shown[:index]:
+            raise UserError(f"{name} lists {text} twice (to 6 significant digits): {numbers}")
 
 
 def check_latent_config(latent: DictConfig, latent_dim: int) -> dict[str, Any]:
@@ -106,9 +115,6 @@ def check_latent_config(latent: DictConfig, latent_dim: int) -> dict[str, Any]:
         if not 0 <= dim < latent_dim:
             raise UserError(f"latent.dims: {dim} is outside [0, {latent_dim}) (this model has {latent_dim} numbers)")
     values = _numbers("latent.values", latent["values"], "[1,10,100]", most=MAX_LATENT_VALUE)
-    for name, chosen in (("latent.dims", dims), ("latent.values", values)):
-        if len({f"{number:g}" for number in chosen}) < len(chosen):  # as the figures and file names print them
-            raise UserError(f"{name} lists a number twice (to 6 significant digits): {chosen}")
     limits = {
         "num_images": (2, 64),
         "random_directions": (1, 1000),  # memory and time: each direction moves every noise vector once per value
@@ -120,7 +126,7 @@ def check_latent_config(latent: DictConfig, latent_dim: int) -> dict[str, Any]:
     return {
         "dims": dims,
         "values": values,
-        "traversal": sorted(set(_numbers("latent.traversal", latent.traversal, "[-3,0,3]", most=MAX_LATENT_VALUE))),
+        "traversal": sorted(_numbers("latent.traversal", latent.traversal, "[-3,0,3]", most=MAX_LATENT_VALUE)),
         "sefa_directions": min(latent.sefa_directions, latent_dim),
     }
 
