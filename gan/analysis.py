@@ -107,8 +107,8 @@ def _refuse_repeats(name: str, numbers: list) -> None:
             raise UserError(f"{name} lists {text} twice (to 6 significant digits): {numbers}")
 
 
-def check_latent_config(latent: DictConfig, latent_dim: int) -> dict[str, Any]:
-    """The study's settings, checked against the model's latent size."""
+def check_latent_config(latent: DictConfig, latent_dim: int, num_sefa: int) -> dict[str, Any]:
+    """The study's settings, checked against the model's latent size and its ``num_sefa`` SeFa directions."""
     example_dims = range(0, latent_dim, max(1, latent_dim // 5))[:3]  # [0,20,40] for the lab's 100 numbers
     dims = _numbers("latent.dims", latent.dims, f"[{','.join(map(str, example_dims))}]", integers=True)
     for dim in dims:
@@ -118,7 +118,7 @@ def check_latent_config(latent: DictConfig, latent_dim: int) -> dict[str, Any]:
     limits = {
         "num_images": (2, 64),
         "random_directions": (1, 1000),  # memory and time: each direction moves every noise vector once per value
-        "sefa_directions": (1, None),
+        "sefa_directions": (1, num_sefa),
         "seed": (0, MAX_SEED),
     }
     for name, (least, most) in limits.items():
@@ -127,7 +127,7 @@ def check_latent_config(latent: DictConfig, latent_dim: int) -> dict[str, Any]:
         "dims": dims,
         "values": values,
         "traversal": sorted(_numbers("latent.traversal", latent.traversal, "[-3,0,3]", most=MAX_LATENT_VALUE)),
-        "sefa_directions": min(latent.sefa_directions, latent_dim),
+        "sefa_directions": latent.sefa_directions,
     }
 
 
@@ -374,8 +374,9 @@ def analyze(cfg: DictConfig) -> Path:
     ckpt_file, run_dir = resolve_checkpoint(cfg.ckpt)
     checkpoint = read_checkpoint(ckpt_file, "cpu")
     generator = generator_from_checkpoint(checkpoint, device)
-    latent_dim = first_layer_weight(generator).shape[1]
-    settings = check_latent_config(cfg.latent, latent_dim)
+    weight = first_layer_weight(generator)
+    latent_dim = weight.shape[1]
+    settings = check_latent_config(cfg.latent, latent_dim, min(weight.shape))  # one SeFa direction per singular value
     if cfg.latent.noise_file:
         noise = load_noise(cfg.latent.noise_file, cfg.latent.num_images, latent_dim)
     else:

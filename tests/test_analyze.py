@@ -235,6 +235,7 @@ BAD_INPUTS = [
     ("latent.seed=99999999999999999999", "latent.seed must be an integer from 0 to 4294967295"),
     ("latent.num_images=1", "latent.num_images must be an integer from 2 to 64, got 1"),
     ("latent.num_images=100000", "latent.num_images must be an integer from 2 to 64, got 100000"),
+    ("latent.sefa_directions=1000", "latent.sefa_directions must be an integer from 1 to 100, got 1000"),
     ("latent.random_directions=1000000", "latent.random_directions must be an integer from 1 to 1000, got 1000000"),
     ("latent.values=[1e39]", "latent.values: 1e+39 is outside [-1e+06, 1e+06]"),
     ("latent.traversal=[-1e7,0]", "latent.traversal: -10000000.0 is outside [-1e+06, 1e+06]"),
@@ -267,9 +268,9 @@ def test_bad_input_is_refused_with_one_line(override: str, message: str, trained
 def test_the_example_for_empty_dims_is_accepted(latent_dim: int) -> None:
     latent = compose_analyze("latent.dims=[]", "latent.sefa_directions=1").latent
     with pytest.raises(UserError, match="e.g. latent.dims=") as error:
-        check_latent_config(latent, latent_dim)
+        check_latent_config(latent, latent_dim, latent_dim)
     latent.dims = json.loads(re.search(r"latent\.dims=(\[[0-9,]+\])", str(error.value)).group(1))
-    assert check_latent_config(latent, latent_dim)["dims"] == list(latent.dims)
+    assert check_latent_config(latent, latent_dim, latent_dim)["dims"] == list(latent.dims)
 
 
 def test_bad_input_exits_non_zero_without_traceback(trained_run: Path) -> None:
