@@ -199,7 +199,7 @@ def measure(
     study.metrics["random_directions"] = _random_direction_study(
         generator, noise, base_images, base_diversity, directions, values
     )
-    study.metrics["numbers"] = _traversal(study, generator, noise, base_images, base_diversity, dims, traversal)
+    study.metrics["numbers"] = _traversal(study, generator, noise, base_diversity, dims, traversal)
     norm_order = torch.argsort(weight_norms, descending=True).tolist()
     sensitivity_order = torch.argsort(number_sensitivity, descending=True).tolist()
     for dim in dims:
@@ -246,19 +246,20 @@ def _traversal(
     study: Study,
     generator: torch.nn.Module,
     noise: torch.Tensor,
-    base_images: torch.Tensor,
     base_diversity: float,
     dims: list,
     traversal: list,
 ) -> dict[str, dict]:
-    """Each chosen number swept over ``traversal``; the figure shows the first noise vector, the numbers use all."""
+    """Each chosen number swept over ``traversal``, its change measured from the images with the number at 0 (not
+    the noise's own value), so that the onset is a size of the number; the figure shows the first noise vector."""
     numbers, study.images["traversal"] = {}, []
     for dim in dims:
         sweep = generate(generator, torch.cat([set_number(noise, dim, value) for value in traversal]))
         sweep = sweep.view(len(traversal), len(noise), 1, 28, 28)
         study.images["traversal"].append(sweep[:, 0])
-        relative = [float(image_change(images, base_images).mean()) / base_diversity for images in sweep]
-        numbers[str(dim)] = {"traversal_values": traversal, "traversal_change_vs_base_diversity": relative}
+        at_zero = generate(generator, set_number(noise, dim, 0.0))
+        relative = [float(image_change(images, at_zero).mean()) / base_diversity for images in sweep]
+        numbers[str(dim)] = {"traversal_values": traversal, "traversal_change_from_0_vs_base_diversity": relative}
     return numbers
 
 

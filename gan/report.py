@@ -76,7 +76,8 @@ TEXT = {
         "number": (
             "**z[{dim}].** Its weight column ‖W[:, {dim}]‖ = {norm:.3f} is the {norm_rank} largest of {latent_dim};"
             " a step of +1 changes the images by {sensitivity:.4f}, the {sens_rank} largest sensitivity of"
-            " {latent_dim}. In the traversal the change becomes visible {onset}. At the studied values it reaches"
+            " {latent_dim}. In the traversal, measured from the images with z[{dim}] = 0, the change becomes visible"
+            " {onset}. At the studied values the change from the base images reaches"
             " {at_values} of the base diversity; {collapse}."
         ),
         "onset_at": "once \\|z[{dim}]\\| reaches {value:g}",
@@ -84,7 +85,8 @@ TEXT = {
         "collapse_at": "the row collapses at {values}",
         "collapse_never": "the row never collapses at the studied values",
         "numbers_table_head": (
-            "| number | ‖W[:, i]‖ (rank) | sensitivity to +1 (rank) | visible from |\n|---|---|---|---|"
+            "| number | ‖W[:, i]‖ (rank) | sensitivity to +1 (rank) | visible from (change from z[i] = 0) |"
+            "\n|---|---|---|---|"
         ),
         "h_all": "## All {latent_dim} numbers, and the null baseline",
         "all": (
@@ -169,14 +171,17 @@ TEXT = {
         "h_numbers": "## 各随机数的效果",
         "number": (
             "**z[{dim}]。** 它的权重列 ‖W[:, {dim}]‖ = {norm:.3f},在 {latent_dim} 个中排第 {norm_rank};+1 的步长使"
-            "图像变化 {sensitivity:.4f},敏感度在 {latent_dim} 个中排第 {sens_rank}。在遍历图中,变化{onset}变得可见。"
-            "在所研究的取值下,变化达到基准多样性的 {at_values};{collapse}。"
+            "图像变化 {sensitivity:.4f},敏感度在 {latent_dim} 个中排第 {sens_rank}。"
+            "在遍历图中,相对 z[{dim}] = 0 时的图像,变化{onset}变得可见。"
+            "在所研究的取值下,相对基准图像的变化达到基准多样性的 {at_values};{collapse}。"
         ),
         "onset_at": "在 \\|z[{dim}]\\| 达到 {value:g} 时",
         "onset_never": "在 ±{value:g} 范围内都没有",
         "collapse_at": "该行在取值 {values} 时坍缩",
         "collapse_never": "该行在所研究的取值下没有坍缩",
-        "numbers_table_head": "| 随机数 | ‖W[:, i]‖(排名) | +1 的敏感度(排名) | 从何时可见 |\n|---|---|---|---|",
+        "numbers_table_head": (
+            "| 随机数 | ‖W[:, i]‖(排名) | +1 的敏感度(排名) | 从何时可见(相对 z[i] = 0 的变化) |\n|---|---|---|---|"
+        ),
         "h_all": "## 全部 {latent_dim} 个随机数与零假设基线",
         "all": (
             "在全部 {latent_dim} 个随机数上,敏感度(+1 步长引起的图像变化)从 {s_min:.4f} 到 {s_max:.4f}(平均"
@@ -288,7 +293,7 @@ def _value_paragraph(value: float, metrics: dict[str, Any], text: dict[str, str]
 
 
 def _onset(dim: int, number: dict[str, Any], text: dict[str, str]) -> str:
-    pairs = zip(number["traversal_values"], number["traversal_change_vs_base_diversity"], strict=True)
+    pairs = zip(number["traversal_values"], number["traversal_change_from_0_vs_base_diversity"], strict=True)
     visible = [abs(value) for value, relative in pairs if relative >= VISIBLE]
     if not visible:
         return text["onset_never"].format(value=max(abs(value) for value in number["traversal_values"]))

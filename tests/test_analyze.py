@@ -88,6 +88,16 @@ def test_one_number_that_drives_every_pixel_collapses_the_row() -> None:
     assert by_dim[2]["diversity_ratio"] == pytest.approx(1.0) and by_dim[2]["change"] == 0.0
 
 
+def test_traversal_change_is_measured_from_zero_whatever_the_noise_holds() -> None:
+    noise = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    noise[:, 0] = 3.0  # a noise file whose z[0] is 3: at 3 the images are the base images
+    traversal = [-1.0, 0.0, 1.0, 3.0]
+    metrics = measure(BlockGenerator(), noise, [0], [1.0], traversal, num_random=5, num_sefa=1, seed=0).metrics
+    # a quarter of the pixels move by SCALES[0] * |value| from their value at 0, halved for the [0, 1] grey scale
+    expected = [abs(value) * SCALES[0] / 4 / 2 / metrics["base_diversity"] for value in traversal]
+    assert metrics["numbers"]["0"]["traversal_change_from_0_vs_base_diversity"] == pytest.approx(expected, rel=1e-5)
+
+
 def test_sefa_finds_the_strongest_direction(block_study) -> None:
     _, metrics = block_study
     sefa = metrics["sefa"]
