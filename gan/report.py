@@ -9,6 +9,7 @@ import markdown
 VISIBLE = 0.10  # a change of at least 10% of that difference is visible
 LARGE = 0.50  # at least half of it: the image turns into another garment
 COLLAPSED = 0.25  # a row keeping under 25% of the base row's diversity has collapsed to nearly one image
+KEPT = 0.80  # rows keeping at least 80% of it stay as different as before
 
 TEXT = {
     "en": {
@@ -219,27 +220,39 @@ def _ordinal(rank: int, lang: str) -> str:
     return f"{rank}{suffix}"
 
 
+def _reaches(ratio: float, threshold: float) -> bool:
+    """Whether ``ratio`` reaches ``threshold`` in whole percent, as the report prints both (``{:.0%}``): the words
+    classify the number shown, so 9.95% (shown 10%) is visible."""
+    return round(ratio * 100) >= round(threshold * 100)
+
+
+def _collapsed(diversity_ratio: float) -> bool:
+    """Whether a row keeping ``diversity_ratio`` of the base row's diversity has collapsed, as printed."""
+    return not _reaches(diversity_ratio, COLLAPSED)
+
+
 def _effect(relative_changes: list[float], dims: list[int], text: dict[str, str]) -> str:
-    visible = [dim for dim, rel in zip(dims, relative_changes, strict=True) if rel >= VISIBLE]
+    visible = [dim for dim, rel in zip(dims, relative_changes, strict=True) if _reaches(rel, VISIBLE)]
     if not visible:
         return text["effect_none"]
     if len(visible) < len(dims):
         return text["effect_mixed"].format(visible=", ".join(f"z[{dim}]" for dim in visible))
-    if min(relative_changes) >= LARGE:
+    if _reaches(min(relative_changes), LARGE):
         return text["effect_large"]
     return text["effect_visible" if len(dims) > 1 else "effect_visible_one"]
 
 
 def _rows(diversity_ratios: list[float], dims: list[int], num_images: int, text: dict[str, str]) -> str:
-    collapsed = [f"z[{dim}]" for dim, ratio in zip(dims, diversity_ratios, strict=True) if ratio < COLLAPSED]
+    collapsed = [f"z[{dim}]" for dim, ratio in zip(dims, diversity_ratios, strict=True) if _collapsed(ratio)]
     if len(collapsed) == len(dims):
         return text["rows_collapsed"]
-    key = "rows_some_collapsed" if collapsed else "rows_kept" if min(diversity_ratios) >= 0.8 else "rows_less"
+    key = "rows_some_collapsed" if collapsed else "rows_kept" if _reaches(min(diversity_ratios), KEPT) else "rows_less"
     return text[key].format(num_images=num_images, collapsed=", ".join(collapsed))
 
 
 def _weight(ratios: list[float], latent_dim: int, text: dict[str, str]) -> str:
-    key = "weight_dominant" if min(ratios) > 1 else "weight_small" if max(ratios) < 0.3 else "weight_comparable"
+    low, high = round(min(ratios), 2), round(max(ratios), 2)  # as printed
+    key = "weight_dominant" if low > 1 else "weight_small" if high < 0.3 else "weight_comparable"
     return text[key].format(others=latent_dim - 1)
 
 
@@ -294,7 +307,7 @@ def _value_paragraph(value: float, metrics: dict[str, Any], text: dict[str, str]
 
 def _onset(dim: int, number: dict[str, Any], text: dict[str, str]) -> str:
     pairs = zip(number["traversal_values"], number["traversal_change_from_0_vs_base_diversity"], strict=True)
-    visible = [abs(value) for value, relative in pairs if relative >= VISIBLE]
+    visible = [abs(value) for value, relative in pairs if _reaches(relative, VISIBLE)]
     if not visible:
         return text["onset_never"].format(value=max(abs(value) for value in number["traversal_values"]))
     return text["onset_at"].format(dim=dim, value=min(visible))
@@ -304,7 +317,7 @@ def _number_paragraph(dim: int, metrics: dict[str, Any], lang: str, text: dict[s
     number = metrics["numbers"][str(dim)]
     rows = [row for row in metrics["study"] if row["dim"] == dim]
     at_values = ", ".join(f"{row['change_vs_base_diversity']:.0%} ({row['value']:g})" for row in rows)
-    collapsed = [f"{row['value']:g}" for row in rows if row["diversity_ratio"] < COLLAPSED]
+    collapsed = [f"{row['value']:g}" for row in rows if _collapsed(row["diversity_ratio"])]
     onset = _onset(dim, number, text)
     paragraph = text["number"].format(
         dim=dim,
@@ -329,7 +342,7 @@ def _all_numbers_paragraph(metrics: dict[str, Any], text: dict[str, str]) -> str
     sensitivity, random = numbers["sensitivity"], numbers["random_sensitivity"]
     low, high = numbers["random_sensitivity_p5"], numbers["random_sensitivity_p95"]
     inside = sum(low <= value <= high for value in sensitivity) / len(sensitivity)
-    rho = numbers["spearman_sensitivity_vs_weight_norm"]
+    rho = round(numbers["spearman_sensitivity_vs_weight_norm"], 2)  # as printed
     return text["all"].format(
         latent_dim=metrics["latent_dim"],
         s_min=min(sensitivity),
@@ -342,7 +355,7 @@ def _all_numbers_paragraph(metrics: dict[str, Any], text: dict[str, str]) -> str
         r_max=max(random),
         r_mean=sum(random) / len(random),
         inside=inside,
-        special=text["special_no" if inside >= 0.8 else "special_yes"],
+        special=text["special_no" if _reaches(inside, 0.8) else "special_yes"],
     )
 
 

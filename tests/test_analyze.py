@@ -19,7 +19,7 @@ from gan.analysis import analyze, check_latent_config, measure, resolve_checkpoi
 from gan.errors import UserError
 from gan.figures import TILE_PX
 from gan.latent import diversity, generate, set_number
-from gan.report import TEXT, _rows
+from gan.report import TEXT, _rows, build_report
 from tests.conftest import ROOT, run_script, tiny_train_args
 
 SCALES = [1.0, 2.0, 3.0, 4.0]  # latent number i moves pixel block i by SCALES[i] per unit
@@ -46,6 +46,18 @@ def block_study():
     study = measure(BlockGenerator(), noise, dims=[0, 3], values=[1.0, 10.0], traversal=[-1.0, 0.0, 1.0],
                     num_random=20, num_sefa=1, seed=0)  # fmt: skip
     return noise, study.metrics
+
+
+def block_metrics(dims: list[int], values: list[float]) -> dict:
+    """A study of BlockGenerator with what analyze() adds to it: the metrics that the report is written from."""
+    noise = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    traversal = [-1.0, 0.0, 1.0]
+    metrics = measure(BlockGenerator(), noise, dims, values, traversal, num_random=20, num_sefa=1, seed=0).metrics
+    metrics.update(
+        checkpoint="last.ckpt", model="mlp", epochs_trained=1, batches_trained=3, latent_dim=4, has_batchnorm=False,
+        noise="seed 0", num_images=6, dims=dims, values=values, device="cpu", seconds=0.1,
+    )  # fmt: skip
+    return metrics
 
 
 def test_setting_a_number_changes_exactly_that_input() -> None:
@@ -193,6 +205,20 @@ def test_report_names_the_rows_that_collapse() -> None:
     )
     assert _rows([0.1, 0.2], [0, 20], 8, text) == text["rows_collapsed"]
     assert _rows([0.9, 1.0], [0, 20], 8, text) == "the 8 images stay as different from each other as before"
+
+
+def test_report_words_classify_the_numbers_as_printed() -> None:
+    metrics = block_metrics([0], [1.0])
+    row = metrics["study"][0]
+    row.update(change_vs_base_diversity=0.0995, diversity_ratio=0.2496)  # printed 10% (visible), 25% (not collapsed)
+    metrics["numbers"]["0"]["traversal_change_from_0_vs_base_diversity"] = [0.0995, 0.0, 0.0995]
+    metrics["all_numbers"]["spearman_sensitivity_vs_weight_norm"] = 0.6951  # printed 0.70 (strong)
+    report = build_report(metrics, "", [], False, "en")
+    assert "| 1 | z[0] |" in report and "| 10% | 25% |" in report
+    assert "10% of the base row's diversity: clearly visible" in report and "hardly visible" not in report
+    assert "the row never collapses" in report and "collapses to nearly" not in report
+    assert "visible once \\|z[0]\\| reaches 1." in report
+    assert "ρ = 0.70: the first layer's weights largely explain" in report
 
 
 def test_study_of_another_checkpoint_gets_its_own_folder_and_leaves_other_files(trained_run: Path) -> None:
