@@ -221,6 +221,28 @@ def test_report_words_classify_the_numbers_as_printed() -> None:
     assert "ρ = 0.70: the first layer's weights largely explain" in report
 
 
+SAME_ENDS = re.compile(r"(?<![\d.])(\d[\d.]*%?) (?:to|到) \1(?![\d.])")  # "0.19 to 0.19", "99% 到 99%"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_report_of_one_number_gives_no_ranges_and_speaks_of_one(lang: str) -> None:
+    report = build_report(block_metrics([1], [2.5]), "", [], False, lang)
+    assert SAME_ENDS.search(report) is None
+    singular = {"en": ["Studied number [1], set to 2.5.", "The row keeps", "The chosen number swept"],
+                "zh": ["研究的随机数为 [1],设为 2.5。", "该行保留了", "所选随机数取遍"]}  # fmt: skip
+    plural = {"en": ["chosen numbers", "The rows keep", "each set to"], "zh": ["各行保留了", "每个分别", "每个所选"]}
+    assert all(words in report for words in singular[lang]) and not any(words in report for words in plural[lang])
+
+
+def test_report_gives_one_value_where_the_ends_of_a_range_print_alike() -> None:
+    metrics = block_metrics([0, 1], [1.0])
+    metrics["study"][0].update(change=0.1001, weight_ratio=0.101, diversity_ratio=0.996)
+    metrics["study"][1].update(change=0.1004, weight_ratio=0.099, diversity_ratio=1.004)  # each prints as the other
+    report = build_report(metrics, "", [], False, "en")
+    assert SAME_ENDS.search(report) is None and "(from 0.100 for" not in report
+    assert "is 0.10 times a typical" in report and "The rows keep 100% of" in report
+
+
 def test_study_of_another_checkpoint_gets_its_own_folder_and_leaves_other_files(trained_run: Path) -> None:
     (trained_run / "analysis_epoch_000").mkdir(exist_ok=True)
     (trained_run / "analysis_epoch_000" / ".write_test").write_text("mine")
