@@ -7,7 +7,7 @@ import markdown
 
 # "Change" is measured against the typical difference between two images of the base row (its diversity).
 VISIBLE = 0.10  # a change of at least 10% of that difference is visible
-LARGE = 0.50  # at least half of it: the image turns into another garment
+LARGE = 0.50  # at least half of it: large, the garment itself changes (unless the classifier sees no class change)
 COLLAPSED = 0.25  # a row keeping under 25% of the base row's diversity has collapsed to nearly one image
 KEPT = 0.80  # rows keeping at least 80% of it stay as different as before
 
@@ -62,6 +62,7 @@ TEXT = {
         "effect_visible": "clearly visible, and different from number to number",
         "effect_visible_one": "clearly visible",
         "effect_large": "large: the garments themselves change",
+        "effect_large_same_class": "large, yet every image keeps its class",
         "effect_mixed": "visible for some numbers ({visible}) and not for others",
         "weight_small": "the one number is small beside the other {others} together",
         "weight_comparable": "the one number is comparable to the other {others} together",
@@ -170,6 +171,7 @@ TEXT = {
         "effect_visible": "变化明显,且不同位置的变化不同",
         "effect_visible_one": "变化明显",
         "effect_large": "变化很大:衣物本身变了",
+        "effect_large_same_class": "变化很大,但每张图的类别都没有变",
         "effect_mixed": "部分随机数({visible})的变化可见,其余不可见",
         "weight_small": "这一个随机数相对其余 {others} 个随机数的总和很小",
         "weight_comparable": "这一个随机数与其余 {others} 个随机数的总和相当",
@@ -260,14 +262,15 @@ def _range(values: list[float], spec: str, template: str, alike: str | None = No
     return template.format(low=low, high=high, **names)
 
 
-def _effect(relative_changes: list[float], dims: list[int], text: dict[str, str]) -> str:
+def _effect(relative_changes: list[float], dims: list[int], class_changes: int | None, text: dict[str, str]) -> str:
+    """How visible the change is; a large one changes the garments unless the classifier (if run) saw none change."""
     visible = [dim for dim, rel in zip(dims, relative_changes, strict=True) if _reaches(rel, VISIBLE)]
     if not visible:
         return text["effect_none"]
     if len(visible) < len(dims):
         return text["effect_mixed"].format(visible=", ".join(f"z[{dim}]" for dim in visible))
     if _reaches(min(relative_changes), LARGE):
-        return text["effect_large"]
+        return text["effect_large_same_class" if class_changes == 0 else "effect_large"]
     return _say(text, "effect_visible", len(dims))
 
 
@@ -303,7 +306,8 @@ def _value_paragraph(value: float, metrics: dict[str, Any], text: dict[str, str]
     ratios = [row["diversity_ratio"] for row in rows]
     weights = [row["weight_ratio"] for row in rows]
     baseline = next(entry for entry in metrics["random_directions"] if entry["value"] == value)
-    effect, row_state = _effect(relative, dims, text), _rows(ratios, dims, metrics["num_images"], text)
+    class_changes = sum(row["class_changes"] for row in rows) if "base_classes" in metrics else None
+    effect, row_state = _effect(relative, dims, class_changes, text), _rows(ratios, dims, metrics["num_images"], text)
     dim_min, dim_max = dims[changes.index(min(changes))], dims[changes.index(max(changes))]
     paragraph = text["value"].format(
         value=value,
@@ -321,9 +325,9 @@ def _value_paragraph(value: float, metrics: dict[str, Any], text: dict[str, str]
         rand_range=_range([baseline["change_p5"], baseline["change_p95"]], ".3f", text["range"]),
         versus=_versus(changes, baseline, text),
     )
-    if "base_classes" in metrics:
-        changed = sum(row["class_changes"] for row in rows)
-        paragraph += text["value_classes"].format(changed=changed, total=sum(len(row["classes"]) for row in rows))
+    if class_changes is not None:
+        total = sum(len(row["classes"]) for row in rows)
+        paragraph += text["value_classes"].format(changed=class_changes, total=total)
     return paragraph, text["summary_value"].format(value=value, effect=effect, rows=row_state)
 
 

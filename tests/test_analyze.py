@@ -243,6 +243,17 @@ def test_report_gives_one_value_where_the_ends_of_a_range_print_alike() -> None:
     assert "is 0.10 times a typical" in report and "The rows keep 100% of" in report
 
 
+@pytest.mark.parametrize(("changed", "effect"), [(0, "large, yet every image keeps its class"),
+                                                 (3, "large: the garments themselves change")])  # fmt: skip
+def test_a_large_change_changes_the_garments_only_if_the_classes_say_so(changed: int, effect: str) -> None:
+    metrics = block_metrics([0, 1], [10.0])
+    metrics["base_classes"] = ["Bag"] * 6
+    for row, row_changed in zip(metrics["study"], [changed, 0], strict=True):
+        row.update(change_vs_base_diversity=0.6, classes=["Bag"] * 6, class_changes=row_changed)
+    report = build_report(metrics, "", [], False, "en")
+    assert f"- **10**: {effect};" in report and f"{changed} of the 12 images are now of another class" in report
+
+
 def test_study_of_another_checkpoint_gets_its_own_folder_and_leaves_other_files(trained_run: Path) -> None:
     (trained_run / "analysis_epoch_000").mkdir(exist_ok=True)
     (trained_run / "analysis_epoch_000" / ".write_test").write_text("mine")
