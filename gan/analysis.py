@@ -91,35 +91,42 @@ def default_out_dir(ckpt_file: Path, run_dir: Path) -> Path:
     return run_dir / ("analysis" if ckpt_file.name == "last.ckpt" else f"analysis_{ckpt_file.stem}")
 
 
-def _numbers(name: str, values: Any, integers: bool = False, most: float = math.inf) -> list:
+def _numbers(name: str, values: Any, example: str, integers: bool = False, most: float = math.inf) -> list:
     """``values`` as a non-empty list of finite numbers (integers if asked) of size at most ``most``, or a
-    UserError naming ``name``."""
+    UserError naming ``name`` (and, for no list, a valid ``example``)."""
     kind = "integers" if integers else "numbers"
     if not isinstance(values, list | tuple | ListConfig) or len(values) == 0:
-        raise UserError(f"{name} must be a non-empty list of {kind}, e.g. {name}=[1,10,100]; got {values!r}")
+        raise UserError(f"{name} must be a non-empty list of {kind}, e.g. {name}={example}; got {values!r}")
     allowed = (int,) if integers else (int, float)
     for value in values:
         if isinstance(value, bool) or not isinstance(value, allowed) or not math.isfinite(value):
             raise UserError(f"{name} must be a non-empty list of {kind}; {value!r} is not one")
         if abs(value) > most:
             raise UserError(f"{name}: {value!r} is outside [-{most:g}, {most:g}]")
+    _refuse_repeats(name, list(values))
     return list(values)
 
 
-def check_latent_config(latent: DictConfig, latent_dim: int) -> dict[str, Any]:
-    """The study's settings, checked against the model's latent size."""
-    dims = _numbers("latent.dims", latent.dims, integers=True)
+def _refuse_repeats(name: str, numbers: list) -> None:
+    """A UserError naming the first number that ``numbers`` lists twice, as the figures and file names print it."""
+    shown = [f"{number:g}" for number in numbers]
+    for index, text in enumerate(shown):
+        if text in shown[:index]:
+            raise UserError(f"{name} lists {text} twice (to 6 significant digits): {numbers}")
+
+
+def check_latent_config(latent: DictConfig, latent_dim: int, num_sefa: int) -> dict[str, Any]:
+    """The study's settings, checked against the model's latent size and its ``num_sefa`` SeFa directions."""
+    example_dims = range(0, latent_dim, max(1, latent_dim // 5))[:3]  # [0,20,40] for the lab's 100 numbers
+    dims = _numbers("latent.dims", latent.dims, f"[{','.join(map(str, example_dims))}]", integers=True)
     for dim in dims:
         if not 0 <= dim < latent_dim:
             raise UserError(f"latent.dims: {dim} is outside [0, {latent_dim}) (this model has {latent_dim} numbers)")
-    values = _numbers("latent.values", latent["values"], most=MAX_LATENT_VALUE)
-    for name, chosen in (("latent.dims", dims), ("latent.values", values)):
-        if len({f"{number:g}" for number in chosen}) < len(chosen):  # as the figures and file names print them
-            raise UserError(f"{name} lists a number twice (to 6 significant digits): {chosen}")
+    values = _numbers("latent.values", latent["values"], "[1,10,100]", most=MAX_LATENT_VALUE)
     limits = {
         "num_images": (2, 64),
         "random_directions": (1, 1000),  # memory and time: each direction moves every noise vector once per value
-        "sefa_directions": (1, None),
+        "sefa_directions": (1, num_sefa),
         "seed": (0, MAX_SEED),
     }
     for name, (least, most) in limits.items():
@@ -127,8 +134,8 @@ def check_latent_config(latent: DictConfig, latent_dim: int) -> dict[str, Any]:
     return {
         "dims": dims,
         "values": values,
-        "traversal": sorted(set(_numbers("latent.traversal", latent.traversal, most=MAX_LATENT_VALUE))),
-        "sefa_directions": min(latent.sefa_directions, latent_dim),
+        "traversal": sorted(_numbers("latent.traversal", latent.traversal, "[-3,0,3]", most=MAX_LATENT_VALUE)),
+        "sefa_directions": latent.sefa_directions,
     }
 
 
@@ -200,7 +207,7 @@ def measure(
     study.metrics["random_directions"] = _random_direction_study(
         generator, noise, base_images, base_diversity, directions, values
     )
-    study.metrics["numbers"] = _traversal(study, generator, noise, base_images, base_diversity, dims, traversal)
+    study.metrics["numbers"] = _traversal(study, generator, noise, base_diversity, dims, traversal)
     norm_order = torch.argsort(weight_norms, descending=True).tolist()
     sensitivity_order = torch.argsort(number_sensitivity, descending=True).tolist()
     for dim in dims:
@@ -247,19 +254,20 @@ def _traversal(
     study: Study,
     generator: torch.nn.Module,
     noise: torch.Tensor,
-    base_images: torch.Tensor,
     base_diversity: float,
     dims: list,
     traversal: list,
 ) -> dict[str, dict]:
-    """Each chosen number swept over ``traversal``; the figure shows the first noise vector, the numbers use all."""
+    """Each chosen number swept over ``traversal``, its change measured from the images with the number at 0 (not
+    the noise's own value), so that the onset is a size of the number; the figure shows the first noise vector."""
     numbers, study.images["traversal"] = {}, []
     for dim in dims:
         sweep = generate(generator, torch.cat([set_number(noise, dim, value) for value in traversal]))
         sweep = sweep.view(len(traversal), len(noise), 1, 28, 28)
         study.images["traversal"].append(sweep[:, 0])
-        relative = [float(image_change(images, base_images).mean()) / base_diversity for images in sweep]
-        numbers[str(dim)] = {"traversal_values": traversal, "traversal_change_vs_base_diversity": relative}
+        at_zero = generate(generator, set_number(noise, dim, 0.0))
+        relative = [float(image_change(images, at_zero).mean()) / base_diversity for images in sweep]
+        numbers[str(dim)] = {"traversal_values": traversal, "traversal_change_from_0_vs_base_diversity": relative}
     return numbers
 
 
@@ -368,14 +376,16 @@ def analyze(cfg: DictConfig) -> Path:
         for name in ("data_root", "system_dir"):
             if not isinstance(cfg.classes[name], str):
                 raise UserError(f"classes.{name} must be a folder path, got {cfg.classes[name]!r}")
-    if cfg.ckpt is None:
-        raise UserError("give the checkpoint: ckpt=PATH (a .ckpt file or a run folder) or ckpt=latest")
+    if cfg.ckpt is None or not str(cfg.ckpt).strip():
+        given = "not given" if cfg.ckpt is None else f"empty ({cfg.ckpt!r})"
+        raise UserError(f"ckpt is {given}: give a run folder, a .ckpt file (ckpt=PATH) or ckpt=latest")
     device = choose_device(cfg.device)
     ckpt_file, run_dir = resolve_checkpoint(cfg.ckpt)
     checkpoint = read_checkpoint(ckpt_file)
     generator = generator_from_checkpoint(checkpoint, device)
-    latent_dim = first_layer_weight(generator).shape[1]
-    settings = check_latent_config(cfg.latent, latent_dim)
+    weight = first_layer_weight(generator)
+    latent_dim = weight.shape[1]
+    settings = check_latent_config(cfg.latent, latent_dim, min(weight.shape))  # one SeFa direction per singular value
     if cfg.latent.noise_file:
         noise = load_noise(cfg.latent.noise_file, cfg.latent.num_images, latent_dim)
     else:

@@ -7,16 +7,16 @@ import markdown
 
 # "Change" is measured against the typical difference between two images of the base row (its diversity).
 VISIBLE = 0.10  # a change of at least 10% of that difference is visible
-LARGE = 0.50  # at least half of it: the image turns into another garment
+LARGE = 0.50  # at least half of it: large, the garment itself changes (unless the classifier sees no class change)
 COLLAPSED = 0.25  # a row keeping under 25% of the base row's diversity has collapsed to nearly one image
+KEPT = 0.80  # rows keeping at least 80% of it stay as different as before
 
 TEXT = {
     "en": {
         "title": "# Latent numbers of the Fashion-MNIST GAN: what each one does",
         "setup": (
             "Checkpoint `{checkpoint}` ({model}, trained {epochs} whole epoch{plural}, {batches} batches,"
-            " {latent_dim} latent numbers). Custom noise: {num_images} vectors ({noise}). Studied numbers {dims},"
-            " each set to {values}."
+            " {latent_dim} latent numbers). Custom noise: {num_images} vectors ({noise}). {studied}"
             " {eval_mode} Pixel distances are mean absolute differences on the [0, 1] grey scale. A change counts as"
             " *visible* from {visible:.0%} of the base row's diversity (the typical difference between two of its"
             " images, {base_diversity:.3f}), *large* from {large:.0%}; a row whose diversity falls under"
@@ -45,19 +45,24 @@ TEXT = {
         "class_head": " images that changed class |",
         "value_classes": " By the project's classifier, {changed} of the {total} images are now of another class.",
         "h_values": "## What each value does",
-        "span": " (from {change_min:.3f} for z[{dim_min}] to {change_max:.3f} for z[{dim_max}])",
+        "studied": "Studied numbers {dims}, each set to {values}.",
+        "studied_one": "Studied number {dims}, set to {values}.",
+        "range": "{low} to {high}",
+        "span": " (from {low} for z[{dim_min}] to {high} for z[{dim_max}])",
         "value": (
             "**Value {value:g}.** Setting one number to {value:g} changes the images by {change_mean:.3f} on average"
             "{span}, {rel_mean:.0%} of the base row's diversity: {effect}. The number's weighted size"
-            " \\|v\\|·‖W[:, i]‖ is {wr_min:.2f} to"
-            " {wr_max:.2f} times a typical ‖W z‖ ({typical:.2f}), so {weight}. The rows keep {div_min:.0%} to"
-            " {div_max:.0%} of the base row's diversity: {rows}. Along random unit directions the same value changes"
-            " the images by {rand_mean:.3f} (5th to 95th percentile {rand_p5:.3f} to {rand_p95:.3f}); {versus}."
+            " \\|v\\|·‖W[:, i]‖ is {weights} times a typical ‖W z‖ ({typical:.2f}), so {weight}. {rows_keep}"
+            " {diversity} of the base row's diversity: {rows}. Along random unit directions the same value changes"
+            " the images by {rand_mean:.3f} (5th to 95th percentile {rand_range}); {versus}."
         ),
+        "rows_keep": "The rows keep",
+        "rows_keep_one": "The row keeps",
         "effect_none": "hardly visible",
         "effect_visible": "clearly visible, and different from number to number",
         "effect_visible_one": "clearly visible",
         "effect_large": "large: the garments themselves change",
+        "effect_large_same_class": "large, yet every image keeps its class",
         "effect_mixed": "visible for some numbers ({visible}) and not for others",
         "weight_small": "the one number is small beside the other {others} together",
         "weight_comparable": "the one number is comparable to the other {others} together",
@@ -65,18 +70,23 @@ TEXT = {
         "rows_kept": "the {num_images} images stay as different from each other as before",
         "rows_less": "the {num_images} images become more alike",
         "rows_collapsed": "each row collapses to nearly the same image, whatever the other numbers are",
+        "rows_collapsed_one": "the row collapses to nearly the same image, whatever the other numbers are",
         "rows_some_collapsed": (
             "the {num_images} images become more alike, and the rows of {collapsed} collapse to nearly the same image"
         ),
         "versus_inside": "the chosen numbers behave like any random direction",
+        "versus_inside_one": "the chosen number behaves like any random direction",
         "versus_above": "the chosen numbers change the images more than most random directions",
+        "versus_above_one": "the chosen number changes the images more than most random directions",
         "versus_below": "the chosen numbers change the images less than most random directions",
+        "versus_below_one": "the chosen number changes the images less than most random directions",
         "versus_mixed": "some chosen numbers change the images more than most random directions, some less",
         "h_numbers": "## What each number does",
         "number": (
             "**z[{dim}].** Its weight column ‖W[:, {dim}]‖ = {norm:.3f} is the {norm_rank} largest of {latent_dim};"
             " a step of +1 changes the images by {sensitivity:.4f}, the {sens_rank} largest sensitivity of"
-            " {latent_dim}. In the traversal the change becomes visible {onset}. At the studied values it reaches"
+            " {latent_dim}. In the traversal, measured from the images with z[{dim}] = 0, the change becomes visible"
+            " {onset}. At the studied values the change from the base images reaches"
             " {at_values} of the base diversity; {collapse}."
         ),
         "onset_at": "once \\|z[{dim}]\\| reaches {value:g}",
@@ -84,14 +94,15 @@ TEXT = {
         "collapse_at": "the row collapses at {values}",
         "collapse_never": "the row never collapses at the studied values",
         "numbers_table_head": (
-            "| number | ‖W[:, i]‖ (rank) | sensitivity to +1 (rank) | visible from |\n|---|---|---|---|"
+            "| number | ‖W[:, i]‖ (rank) | sensitivity to +1 (rank) | visible from (change from z[i] = 0) |"
+            "\n|---|---|---|---|"
         ),
         "h_all": "## All {latent_dim} numbers, and the null baseline",
         "all": (
-            "Over all {latent_dim} numbers the sensitivity (image change for a step of +1) ranges from {s_min:.4f}"
-            " to {s_max:.4f} (mean {s_mean:.4f}). Its rank correlation with the weight-column size ‖W[:, i]‖ is"
+            "Over all {latent_dim} numbers the sensitivity (image change for a step of +1) is {sensitivities}"
+            " (mean {s_mean:.4f}). Its rank correlation with the weight-column size ‖W[:, i]‖ is"
             " ρ = {rho:.2f}: {rho_text}. Along {num_random} random unit directions the same step gives"
-            " {r_min:.4f} to {r_max:.4f} (mean {r_mean:.4f}), and {inside:.0%} of the numbers fall inside the random"
+            " {random} (mean {r_mean:.4f}), and {inside:.0%} of the numbers fall inside the random"
             " directions' 5th-95th percentile range. {special}"
         ),
         "rho_strong": "the first layer's weights largely explain why some numbers matter more than others",
@@ -116,6 +127,7 @@ TEXT = {
         "h_summary": "## Summary",
         "summary_value": "- **{value:g}**: {effect}; {rows}.",
         "figure_traversal": "Each chosen number swept over {values} (image 0):",
+        "figure_traversal_one": "The chosen number swept over {values} (image 0):",
         "figure_sefa": "The top {count} SeFa directions swept the same way:",
     },
     "zh": {
@@ -123,7 +135,7 @@ TEXT = {
         "setup": (
             "检查点 `{checkpoint}`({model},训练 {epochs} 个完整轮次、{batches} 批,{latent_dim} 个随机数)。"
             "自定义噪声:{num_images} 个向量"
-            "({noise})。研究的随机数为 {dims},每个分别设为 {values}。{eval_mode}像素距离为 [0, 1] 灰度上的平均绝对差。"
+            "({noise})。{studied}{eval_mode}像素距离为 [0, 1] 灰度上的平均绝对差。"
             "变化达到基准行多样性(其中两张图的典型差异,{base_diversity:.3f})的 {visible:.0%} 记为*可见*,"
             "达到 {large:.0%} 记为*很大*;多样性低于基准行 {collapsed:.0%} 的行记为*坍缩*为几乎同一张图。"
             "本次分析在 {device} 上用时 {seconds:.1f} 秒。"
@@ -142,18 +154,24 @@ TEXT = {
         "class_head": " 类别改变的图像数 |",
         "value_classes": "按项目的分类器,{total} 张图中有 {changed} 张变成了其他类别。",
         "h_values": "## 各取值的效果",
-        "span": "(从 z[{dim_min}] 的 {change_min:.3f} 到 z[{dim_max}] 的 {change_max:.3f})",
+        "studied": "研究的随机数为 {dims},每个分别设为 {values}。",
+        "studied_one": "研究的随机数为 {dims},设为 {values}。",
+        "range": "{low} 到 {high}",
+        "span": "(从 z[{dim_min}] 的 {low} 到 z[{dim_max}] 的 {high})",
         "value": (
             "**取值 {value:g}。** 把一个随机数设为 {value:g},图像平均变化 {change_mean:.3f}{span},"
             "为基准行多样性的 {rel_mean:.0%}:{effect}。"
-            "该随机数加权后的大小 \\|v\\|·‖W[:, i]‖ 是典型 ‖W z‖({typical:.2f})的 {wr_min:.2f} 到 {wr_max:.2f} 倍,"
-            "因此{weight}。各行保留了基准行多样性的 {div_min:.0%} 到 {div_max:.0%}:{rows}。沿随机单位方向做同样的"
-            "调整,图像变化 {rand_mean:.3f}(5% 到 95% 分位 {rand_p5:.3f} 到 {rand_p95:.3f});{versus}。"
+            "该随机数加权后的大小 \\|v\\|·‖W[:, i]‖ 是典型 ‖W z‖({typical:.2f})的 {weights} 倍,"
+            "因此{weight}。{rows_keep}基准行多样性的 {diversity}:{rows}。沿随机单位方向做同样的"
+            "调整,图像变化 {rand_mean:.3f}(5% 到 95% 分位 {rand_range});{versus}。"
         ),
+        "rows_keep": "各行保留了",
+        "rows_keep_one": "该行保留了",
         "effect_none": "肉眼几乎看不出变化",
         "effect_visible": "变化明显,且不同位置的变化不同",
         "effect_visible_one": "变化明显",
         "effect_large": "变化很大:衣物本身变了",
+        "effect_large_same_class": "变化很大,但每张图的类别都没有变",
         "effect_mixed": "部分随机数({visible})的变化可见,其余不可见",
         "weight_small": "这一个随机数相对其余 {others} 个随机数的总和很小",
         "weight_comparable": "这一个随机数与其余 {others} 个随机数的总和相当",
@@ -161,6 +179,7 @@ TEXT = {
         "rows_kept": "{num_images} 张图之间的差异与原来一样大",
         "rows_less": "{num_images} 张图变得更相似",
         "rows_collapsed": "每一行几乎坍缩为同一张图,与其他随机数无关",
+        "rows_collapsed_one": "该行几乎坍缩为同一张图,与其他随机数无关",
         "rows_some_collapsed": "{num_images} 张图变得更相似,{collapsed} 所在的行几乎坍缩为同一张图",
         "versus_inside": "所选随机数与任意随机方向表现相同",
         "versus_above": "所选随机数引起的变化大于大多数随机方向",
@@ -169,19 +188,22 @@ TEXT = {
         "h_numbers": "## 各随机数的效果",
         "number": (
             "**z[{dim}]。** 它的权重列 ‖W[:, {dim}]‖ = {norm:.3f},在 {latent_dim} 个中排第 {norm_rank};+1 的步长使"
-            "图像变化 {sensitivity:.4f},敏感度在 {latent_dim} 个中排第 {sens_rank}。在遍历图中,变化{onset}变得可见。"
-            "在所研究的取值下,变化达到基准多样性的 {at_values};{collapse}。"
+            "图像变化 {sensitivity:.4f},敏感度在 {latent_dim} 个中排第 {sens_rank}。"
+            "在遍历图中,相对 z[{dim}] = 0 时的图像,变化{onset}变得可见。"
+            "在所研究的取值下,相对基准图像的变化达到基准多样性的 {at_values};{collapse}。"
         ),
         "onset_at": "在 \\|z[{dim}]\\| 达到 {value:g} 时",
         "onset_never": "在 ±{value:g} 范围内都没有",
         "collapse_at": "该行在取值 {values} 时坍缩",
         "collapse_never": "该行在所研究的取值下没有坍缩",
-        "numbers_table_head": "| 随机数 | ‖W[:, i]‖(排名) | +1 的敏感度(排名) | 从何时可见 |\n|---|---|---|---|",
+        "numbers_table_head": (
+            "| 随机数 | ‖W[:, i]‖(排名) | +1 的敏感度(排名) | 从何时可见(相对 z[i] = 0 的变化) |\n|---|---|---|---|"
+        ),
         "h_all": "## 全部 {latent_dim} 个随机数与零假设基线",
         "all": (
-            "在全部 {latent_dim} 个随机数上,敏感度(+1 步长引起的图像变化)从 {s_min:.4f} 到 {s_max:.4f}(平均"
+            "在全部 {latent_dim} 个随机数上,敏感度(+1 步长引起的图像变化)为 {sensitivities}(平均"
             " {s_mean:.4f})。它与权重列大小 ‖W[:, i]‖ 的秩相关系数 ρ = {rho:.2f}:{rho_text}。沿 {num_random} 个随机"
-            "单位方向做同样的步长,得到 {r_min:.4f} 到 {r_max:.4f}(平均 {r_mean:.4f}),有 {inside:.0%} 的随机数落在随机"
+            "单位方向做同样的步长,得到 {random}(平均 {r_mean:.4f}),有 {inside:.0%} 的随机数落在随机"
             "方向的 5%–95% 分位范围内。{special}"
         ),
         "rho_strong": "第一层的权重在很大程度上解释了为什么有些随机数更重要",
@@ -202,6 +224,7 @@ TEXT = {
         "h_summary": "## 总结",
         "summary_value": "- **{value:g}**:{effect};{rows}。",
         "figure_traversal": "每个所选随机数取遍 {values}(第 0 张图):",
+        "figure_traversal_one": "所选随机数取遍 {values}(第 0 张图):",
         "figure_sefa": "前 {count} 个 SeFa 方向,同样取遍:",
     },
 }
@@ -214,27 +237,54 @@ def _ordinal(rank: int, lang: str) -> str:
     return f"{rank}{suffix}"
 
 
-def _effect(relative_changes: list[float], dims: list[int], text: dict[str, str]) -> str:
-    visible = [dim for dim, rel in zip(dims, relative_changes, strict=True) if rel >= VISIBLE]
+def _reaches(ratio: float, threshold: float) -> bool:
+    """Whether ``ratio`` reaches ``threshold`` in whole percent, as the report prints both (``{:.0%}``): the words
+    classify the number shown, so 9.95% (shown 10%) is visible."""
+    return round(ratio * 100) >= round(threshold * 100)
+
+
+def _collapsed(diversity_ratio: float) -> bool:
+    """Whether a row keeping ``diversity_ratio`` of the base row's diversity has collapsed, as printed."""
+    return not _reaches(diversity_ratio, COLLAPSED)
+
+
+def _say(text: dict[str, str], key: str, count: int) -> str:
+    """``text[key]``, or its singular ``key_one`` where the language has one, for ``count`` studied numbers."""
+    return text.get(f"{key}_one", text[key]) if count == 1 else text[key]
+
+
+def _range(values: list[float], spec: str, template: str, alike: str | None = None, **names: Any) -> str:
+    """The lowest to the highest of ``values``, printed with ``spec`` by ``template``; when both ends print alike
+    (one number, or numbers that round alike) ``alike``, by default that one value."""
+    low, high = format(min(values), spec), format(max(values), spec)
+    if low == high:
+        return low if alike is None else alike
+    return template.format(low=low, high=high, **names)
+
+
+def _effect(relative_changes: list[float], dims: list[int], class_changes: int | None, text: dict[str, str]) -> str:
+    """How visible the change is; a large one changes the garments unless the classifier (if run) saw none change."""
+    visible = [dim for dim, rel in zip(dims, relative_changes, strict=True) if _reaches(rel, VISIBLE)]
     if not visible:
         return text["effect_none"]
     if len(visible) < len(dims):
         return text["effect_mixed"].format(visible=", ".join(f"z[{dim}]" for dim in visible))
-    if min(relative_changes) >= LARGE:
-        return text["effect_large"]
-    return text["effect_visible" if len(dims) > 1 else "effect_visible_one"]
+    if _reaches(min(relative_changes), LARGE):
+        return text["effect_large_same_class" if class_changes == 0 else "effect_large"]
+    return _say(text, "effect_visible", len(dims))
 
 
 def _rows(diversity_ratios: list[float], dims: list[int], num_images: int, text: dict[str, str]) -> str:
-    collapsed = [f"z[{dim}]" for dim, ratio in zip(dims, diversity_ratios, strict=True) if ratio < COLLAPSED]
+    collapsed = [f"z[{dim}]" for dim, ratio in zip(dims, diversity_ratios, strict=True) if _collapsed(ratio)]
     if len(collapsed) == len(dims):
-        return text["rows_collapsed"]
-    key = "rows_some_collapsed" if collapsed else "rows_kept" if min(diversity_ratios) >= 0.8 else "rows_less"
+        return _say(text, "rows_collapsed", len(dims))
+    key = "rows_some_collapsed" if collapsed else "rows_kept" if _reaches(min(diversity_ratios), KEPT) else "rows_less"
     return text[key].format(num_images=num_images, collapsed=", ".join(collapsed))
 
 
 def _weight(ratios: list[float], latent_dim: int, text: dict[str, str]) -> str:
-    key = "weight_dominant" if min(ratios) > 1 else "weight_small" if max(ratios) < 0.3 else "weight_comparable"
+    low, high = round(min(ratios), 2), round(max(ratios), 2)  # as printed
+    key = "weight_dominant" if low > 1 else "weight_small" if high < 0.3 else "weight_comparable"
     return text[key].format(others=latent_dim - 1)
 
 
@@ -243,9 +293,9 @@ def _versus(changes: list[float], baseline: dict[str, float], text: dict[str, st
     below = sum(change < baseline["change_p5"] for change in changes)
     if above and below:
         return text["versus_mixed"]
-    if above > len(changes) / 2:
-        return text["versus_above"]
-    return text["versus_below"] if below > len(changes) / 2 else text["versus_inside"]
+    half = len(changes) / 2
+    key = "versus_above" if above > half else "versus_below" if below > half else "versus_inside"
+    return _say(text, key, len(changes))
 
 
 def _value_paragraph(value: float, metrics: dict[str, Any], text: dict[str, str]) -> tuple[str, str]:
@@ -256,40 +306,34 @@ def _value_paragraph(value: float, metrics: dict[str, Any], text: dict[str, str]
     ratios = [row["diversity_ratio"] for row in rows]
     weights = [row["weight_ratio"] for row in rows]
     baseline = next(entry for entry in metrics["random_directions"] if entry["value"] == value)
-    effect, row_state = _effect(relative, dims, text), _rows(ratios, dims, metrics["num_images"], text)
-    span = text["span"].format(
-        change_min=min(changes),
-        dim_min=dims[changes.index(min(changes))],
-        change_max=max(changes),
-        dim_max=dims[changes.index(max(changes))],
-    )
+    class_changes = sum(row["class_changes"] for row in rows) if "base_classes" in metrics else None
+    effect, row_state = _effect(relative, dims, class_changes, text), _rows(ratios, dims, metrics["num_images"], text)
+    dim_min, dim_max = dims[changes.index(min(changes))], dims[changes.index(max(changes))]
     paragraph = text["value"].format(
         value=value,
         change_mean=sum(changes) / len(changes),
-        span=span if len(dims) > 1 else "",  # one number: no range
+        span=_range(changes, ".3f", text["span"], alike="", dim_min=dim_min, dim_max=dim_max),
         rel_mean=sum(relative) / len(relative),
         effect=effect,
-        wr_min=min(weights),
-        wr_max=max(weights),
+        weights=_range(weights, ".2f", text["range"]),
         typical=metrics["typical_wz_norm"],
         weight=_weight(weights, metrics["latent_dim"], text),
-        div_min=min(ratios),
-        div_max=max(ratios),
+        rows_keep=_say(text, "rows_keep", len(dims)),
+        diversity=_range(ratios, ".0%", text["range"]),
         rows=row_state,
         rand_mean=baseline["change_mean"],
-        rand_p5=baseline["change_p5"],
-        rand_p95=baseline["change_p95"],
+        rand_range=_range([baseline["change_p5"], baseline["change_p95"]], ".3f", text["range"]),
         versus=_versus(changes, baseline, text),
     )
-    if "base_classes" in metrics:
-        changed = sum(row["class_changes"] for row in rows)
-        paragraph += text["value_classes"].format(changed=changed, total=sum(len(row["classes"]) for row in rows))
+    if class_changes is not None:
+        total = sum(len(row["classes"]) for row in rows)
+        paragraph += text["value_classes"].format(changed=class_changes, total=total)
     return paragraph, text["summary_value"].format(value=value, effect=effect, rows=row_state)
 
 
 def _onset(dim: int, number: dict[str, Any], text: dict[str, str]) -> str:
-    pairs = zip(number["traversal_values"], number["traversal_change_vs_base_diversity"], strict=True)
-    visible = [abs(value) for value, relative in pairs if relative >= VISIBLE]
+    pairs = zip(number["traversal_values"], number["traversal_change_from_0_vs_base_diversity"], strict=True)
+    visible = [abs(value) for value, relative in pairs if _reaches(relative, VISIBLE)]
     if not visible:
         return text["onset_never"].format(value=max(abs(value) for value in number["traversal_values"]))
     return text["onset_at"].format(dim=dim, value=min(visible))
@@ -299,7 +343,7 @@ def _number_paragraph(dim: int, metrics: dict[str, Any], lang: str, text: dict[s
     number = metrics["numbers"][str(dim)]
     rows = [row for row in metrics["study"] if row["dim"] == dim]
     at_values = ", ".join(f"{row['change_vs_base_diversity']:.0%} ({row['value']:g})" for row in rows)
-    collapsed = [f"{row['value']:g}" for row in rows if row["diversity_ratio"] < COLLAPSED]
+    collapsed = [f"{row['value']:g}" for row in rows if _collapsed(row["diversity_ratio"])]
     onset = _onset(dim, number, text)
     paragraph = text["number"].format(
         dim=dim,
@@ -324,20 +368,18 @@ def _all_numbers_paragraph(metrics: dict[str, Any], text: dict[str, str]) -> str
     sensitivity, random = numbers["sensitivity"], numbers["random_sensitivity"]
     low, high = numbers["random_sensitivity_p5"], numbers["random_sensitivity_p95"]
     inside = sum(low <= value <= high for value in sensitivity) / len(sensitivity)
-    rho = numbers["spearman_sensitivity_vs_weight_norm"]
+    rho = round(numbers["spearman_sensitivity_vs_weight_norm"], 2)  # as printed
     return text["all"].format(
         latent_dim=metrics["latent_dim"],
-        s_min=min(sensitivity),
-        s_max=max(sensitivity),
+        sensitivities=_range(sensitivity, ".4f", text["range"]),
         s_mean=sum(sensitivity) / len(sensitivity),
         rho=rho,
         rho_text=text["rho_strong" if rho >= 0.7 else "rho_moderate" if rho >= 0.3 else "rho_weak"],
         num_random=len(random),
-        r_min=min(random),
-        r_max=max(random),
+        random=_range(random, ".4f", text["range"]),
         r_mean=sum(random) / len(random),
         inside=inside,
-        special=text["special_no" if inside >= 0.8 else "special_yes"],
+        special=text["special_no" if _reaches(inside, 0.8) else "special_yes"],
     )
 
 
@@ -360,12 +402,14 @@ def _sefa_paragraph(metrics: dict[str, Any], text: dict[str, str]) -> str:
 def build_report(metrics: dict[str, Any], models_text: str, figures: list[str], has_loss_curve: bool, lang: str) -> str:
     """The report as Markdown, in ``lang`` (``en`` or ``zh``)."""
     text = TEXT[lang]
+    count = len(metrics["dims"])
+    values = ", ".join(f"{value:g}" for value in metrics["values"])
     setup = text["setup"].format(
-        **{key: metrics[key] for key in ("checkpoint", "model", "latent_dim", "num_images", "noise", "dims", "device")},
+        **{key: metrics[key] for key in ("checkpoint", "model", "latent_dim", "num_images", "noise", "device")},
         epochs=metrics["epochs_trained"],
         plural="" if metrics["epochs_trained"] == 1 else "s",
         batches=metrics["batches_trained"],
-        values=", ".join(f"{value:g}" for value in metrics["values"]),
+        studied=_say(text, "studied", count).format(dims=metrics["dims"], values=values),
         visible=VISIBLE,
         large=LARGE,
         collapsed=COLLAPSED,
@@ -375,7 +419,7 @@ def build_report(metrics: dict[str, Any], models_text: str, figures: list[str], 
     )
     parts = [text["title"], setup, text["h_models"], f"```\n{models_text}```", text["h_loss"]]
     parts.append("![loss curve](loss_curve.png)" if has_loss_curve else text["no_loss"])
-    num_images, rows = metrics["num_images"], len(metrics["dims"]) * len(metrics["values"])
+    num_images, rows = metrics["num_images"], count * len(metrics["values"])
     parts += [text["h_base"].format(num_images=num_images), "![base](base.png)"]
     parts += [text["h_grid"].format(rows=rows, num_images=num_images), text["grid_intro"]]
     parts += [f"![{name}]({name})" for name in figures if name.startswith("value_")] + ["![grid](latent_grid.png)"]
@@ -394,7 +438,8 @@ def build_report(metrics: dict[str, Any], models_text: str, figures: list[str], 
         parts.append(paragraph)
         summary.append(line)
     traversal = metrics["numbers"][str(metrics["dims"][0])]["traversal_values"]
-    parts += [text["h_numbers"], text["figure_traversal"].format(values=", ".join(f"{v:g}" for v in traversal))]
+    figure_traversal = _say(text, "figure_traversal", count).format(values=", ".join(f"{v:g}" for v in traversal))
+    parts += [text["h_numbers"], figure_traversal]
     parts.append("![traversal](traversal.png)")
     number_rows = [text["numbers_table_head"]]
     for dim in metrics["dims"]:

@@ -15,11 +15,11 @@ from PIL import Image
 from torch import nn
 
 import gan
-from gan.analysis import analyze, measure, resolve_checkpoint
+from gan.analysis import analyze, check_latent_config, measure, resolve_checkpoint
 from gan.errors import UserError
 from gan.figures import TILE_PX
 from gan.latent import diversity, generate, set_number
-from gan.report import TEXT, _rows
+from gan.report import TEXT, _rows, build_report
 from tests.conftest import ROOT, run_script, tiny_train_args
 
 SCALES = [1.0, 2.0, 3.0, 4.0]  # latent number i moves pixel block i by SCALES[i] per unit
@@ -46,6 +46,18 @@ def block_study():
     study = measure(BlockGenerator(), noise, dims=[0, 3], values=[1.0, 10.0], traversal=[-1.0, 0.0, 1.0],
                     num_random=20, num_sefa=1, seed=0)  # fmt: skip
     return noise, study.metrics
+
+
+def block_metrics(dims: list[int], values: list[float]) -> dict:
+    """A study of BlockGenerator with what analyze() adds to it: the metrics that the report is written from."""
+    noise = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    traversal = [-1.0, 0.0, 1.0]
+    metrics = measure(BlockGenerator(), noise, dims, values, traversal, num_random=20, num_sefa=1, seed=0).metrics
+    metrics.update(
+        checkpoint="last.ckpt", model="mlp", epochs_trained=1, batches_trained=3, latent_dim=4, has_batchnorm=False,
+        noise="seed 0", num_images=6, dims=dims, values=values, device="cpu", seconds=0.1,
+    )  # fmt: skip
+    return metrics
 
 
 def test_setting_a_number_changes_exactly_that_input() -> None:
@@ -86,6 +98,16 @@ def test_one_number_that_drives_every_pixel_collapses_the_row() -> None:
     by_dim = {row["dim"]: row for row in metrics["study"]}
     assert by_dim[0]["diversity"] == pytest.approx(0.0, abs=1e-6)  # every image is the same now
     assert by_dim[2]["diversity_ratio"] == pytest.approx(1.0) and by_dim[2]["change"] == 0.0
+
+
+def test_traversal_change_is_measured_from_zero_whatever_the_noise_holds() -> None:
+    noise = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    noise[:, 0] = 3.0  # a noise file whose z[0] is 3: at 3 the images are the base images
+    traversal = [-1.0, 0.0, 1.0, 3.0]
+    metrics = measure(BlockGenerator(), noise, [0], [1.0], traversal, num_random=5, num_sefa=1, seed=0).metrics
+    # a quarter of the pixels move by SCALES[0] * |value| from their value at 0, halved for the [0, 1] grey scale
+    expected = [abs(value) * SCALES[0] / 4 / 2 / metrics["base_diversity"] for value in traversal]
+    assert metrics["numbers"]["0"]["traversal_change_from_0_vs_base_diversity"] == pytest.approx(expected, rel=1e-5)
 
 
 def test_sefa_finds_the_strongest_direction(block_study) -> None:
@@ -185,6 +207,53 @@ def test_report_names_the_rows_that_collapse() -> None:
     assert _rows([0.9, 1.0], [0, 20], 8, text) == "the 8 images stay as different from each other as before"
 
 
+def test_report_words_classify_the_numbers_as_printed() -> None:
+    metrics = block_metrics([0], [1.0])
+    row = metrics["study"][0]
+    row.update(change_vs_base_diversity=0.0995, diversity_ratio=0.2496)  # printed 10% (visible), 25% (not collapsed)
+    metrics["numbers"]["0"]["traversal_change_from_0_vs_base_diversity"] = [0.0995, 0.0, 0.0995]
+    metrics["all_numbers"]["spearman_sensitivity_vs_weight_norm"] = 0.6951  # printed 0.70 (strong)
+    report = build_report(metrics, "", [], False, "en")
+    assert "| 1 | z[0] |" in report and "| 10% | 25% |" in report
+    assert "10% of the base row's diversity: clearly visible" in report and "hardly visible" not in report
+    assert "the row never collapses" in report and "collapses to nearly" not in report
+    assert "visible once \\|z[0]\\| reaches 1." in report
+    assert "ρ = 0.70: the first layer's weights largely explain" in report
+
+
+SAME_ENDS = re.compile(r"(?<![\d.])(\d[\d.]*%?) (?:to|到) \1(?![\d.])")  # "0.19 to 0.19", "99% 到 99%"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_report_of_one_number_gives_no_ranges_and_speaks_of_one(lang: str) -> None:
+    report = build_report(block_metrics([1], [2.5]), "", [], False, lang)
+    assert SAME_ENDS.search(report) is None
+    singular = {"en": ["Studied number [1], set to 2.5.", "The row keeps", "The chosen number swept"],
+                "zh": ["研究的随机数为 [1],设为 2.5。", "该行保留了", "所选随机数取遍"]}  # fmt: skip
+    plural = {"en": ["chosen numbers", "The rows keep", "each set to"], "zh": ["各行保留了", "每个分别", "每个所选"]}
+    assert all(words in report for words in singular[lang]) and not any(words in report for words in plural[lang])
+
+
+def test_report_gives_one_value_where_the_ends_of_a_range_print_alike() -> None:
+    metrics = block_metrics([0, 1], [1.0])
+    metrics["study"][0].update(change=0.1001, weight_ratio=0.101, diversity_ratio=0.996)
+    metrics["study"][1].update(change=0.1004, weight_ratio=0.099, diversity_ratio=1.004)  # each prints as the other
+    report = build_report(metrics, "", [], False, "en")
+    assert SAME_ENDS.search(report) is None and "(from 0.100 for" not in report
+    assert "is 0.10 times a typical" in report and "The rows keep 100% of" in report
+
+
+@pytest.mark.parametrize(("changed", "effect"), [(0, "large, yet every image keeps its class"),
+                                                 (3, "large: the garments themselves change")])  # fmt: skip
+def test_a_large_change_changes_the_garments_only_if_the_classes_say_so(changed: int, effect: str) -> None:
+    metrics = block_metrics([0, 1], [10.0])
+    metrics["base_classes"] = ["Bag"] * 6
+    for row, row_changed in zip(metrics["study"], [changed, 0], strict=True):
+        row.update(change_vs_base_diversity=0.6, classes=["Bag"] * 6, class_changes=row_changed)
+    report = build_report(metrics, "", [], False, "en")
+    assert f"- **10**: {effect};" in report and f"{changed} of the 12 images are now of another class" in report
+
+
 def test_study_of_another_checkpoint_gets_its_own_folder_and_leaves_other_files(trained_run: Path) -> None:
     (trained_run / "analysis_epoch_000").mkdir(exist_ok=True)
     (trained_run / "analysis_epoch_000" / ".write_test").write_text("mine")
@@ -213,22 +282,29 @@ def test_custom_noise_file_is_used(trained_run: Path, tmp_path: Path) -> None:
 BAD_INPUTS = [
     ("ckpt={run}/nothing.ckpt", "checkpoint not found"),
     ("ckpt={corrupt}", "corrupt or unreadable checkpoint"),
+    ("ckpt=", "ckpt is empty (''): give a run folder, a .ckpt file (ckpt=PATH) or ckpt=latest"),
+    ("ckpt=' '", "ckpt is empty (' '): give a run folder"),
+    ("ckpt=null", "ckpt is not given: give a run folder"),
     ("latent.dims=[0,100]", "latent.dims: 100 is outside [0, 100)"),
     ("latent.dims=[-1]", "latent.dims: -1 is outside [0, 100)"),
     ("latent.dims=[10000000]", "latent.dims: 10000000 is outside [0, 100)"),
     ("latent.values=[]", "latent.values must be a non-empty list"),
+    ("latent.dims=[]", "latent.dims must be a non-empty list of integers, e.g. latent.dims=[0,20,40]; got []"),
     ("latent.values=[1,ten]", "'ten' is not one"),
     ("latent.values=abc", "latent.values must be a non-empty list"),
     ("latent.noise_file={wrong_shape}", "has shape (8, 50), expected (8, 100)"),
     ("latent.noise_file={same}", "the noise vectors all give the same image"),
     ("report.lang=fr", "report.lang must be en or zh"),
-    ("latent.values=[10,10]", "latent.values lists a number twice"),
+    ("latent.values=[10,10]", "latent.values lists 10 twice"),
+    ("latent.dims=[0,20,0]", "latent.dims lists 0 twice (to 6 significant digits): [0, 20, 0]"),
+    ("latent.traversal=[5,1,1,-3]", "latent.traversal lists 1 twice (to 6 significant digits): [5, 1, 1, -3]"),
     ("classes.enabled=abc", "classes.enabled must be true or false, got 'abc'"),
-    ("latent.values=[1,1.0000001]", "latent.values lists a number twice (to 6 significant digits): [1, 1.0000001]"),
+    ("latent.values=[1,1.0000001]", "latent.values lists 1 twice (to 6 significant digits): [1, 1.0000001]"),
     ("latent.seed=abc", "latent.seed must be an integer from 0 to 4294967295, got 'abc'"),
     ("latent.seed=99999999999999999999", "latent.seed must be an integer from 0 to 4294967295"),
     ("latent.num_images=1", "latent.num_images must be an integer from 2 to 64, got 1"),
     ("latent.num_images=100000", "latent.num_images must be an integer from 2 to 64, got 100000"),
+    ("latent.sefa_directions=1000", "latent.sefa_directions must be an integer from 1 to 100, got 1000"),
     ("latent.random_directions=1000000", "latent.random_directions must be an integer from 1 to 1000, got 1000000"),
     ("latent.values=[1e39]", "latent.values: 1e+39 is outside [-1e+06, 1e+06]"),
     ("latent.traversal=[-1e7,0]", "latent.traversal: -10000000.0 is outside [-1e+06, 1e+06]"),
@@ -255,6 +331,15 @@ def test_bad_input_is_refused_with_one_line(override: str, message: str, trained
     with pytest.raises(UserError, match=re.escape(message)) as error:
         analyze(compose_analyze(*overrides))
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("latent_dim", [1, 3, 16, 100])
+def test_the_example_for_empty_dims_is_accepted(latent_dim: int) -> None:
+    latent = compose_analyze("latent.dims=[]", "latent.sefa_directions=1").latent
+    with pytest.raises(UserError, match="e.g. latent.dims=") as error:
+        check_latent_config(latent, latent_dim, latent_dim)
+    latent.dims = json.loads(re.search(r"latent\.dims=(\[[0-9,]+\])", str(error.value)).group(1))
+    assert check_latent_config(latent, latent_dim, latent_dim)["dims"] == list(latent.dims)
 
 
 def test_bad_input_exits_non_zero_without_traceback(trained_run: Path) -> None:
