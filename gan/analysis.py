@@ -104,12 +104,12 @@ def _numbers(name: str, values: Any, example: str, integers: bool = False, most:
         if abs(value) > most:
             raise UserError(f"{name}: {value!r} is outside [-{most:g}, {most:g}]")
     _refuse_repeats(name, list(values))
-    return list(values)
+    return [value + 0 for value in values]  # -0.0 becomes 0.0, printed as 0
 
 
 def _refuse_repeats(name: str, numbers: list) -> None:
     """A UserError naming the first number that ``numbers`` lists twice, as the figures and file names print it."""
-    shown = [f"{number:g}" for number in numbers]
+    shown = [f"{number + 0:g}" for number in numbers]  # -0.0 and 0 are the same value
     for index, text in enumerate(shown):
         if text in shown[:index]:
             raise UserError(f"{name} lists {text} twice (to 6 significant digits): {numbers}")

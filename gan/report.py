@@ -289,8 +289,10 @@ def _weight(ratios: list[float], latent_dim: int, text: dict[str, str]) -> str:
 
 
 def _versus(changes: list[float], baseline: dict[str, float], text: dict[str, str]) -> str:
-    above = sum(change > baseline["change_p95"] for change in changes)
-    below = sum(change < baseline["change_p5"] for change in changes)
+    """How the changes compare with the random directions' 5th to 95th percentile, as printed (3 decimals)."""
+    low, high = round(baseline["change_p5"], 3), round(baseline["change_p95"], 3)
+    above = sum(round(change, 3) > high for change in changes)
+    below = sum(round(change, 3) < low for change in changes)
     if above and below:
         return text["versus_mixed"]
     half = len(changes) / 2

@@ -221,6 +221,14 @@ def test_report_words_classify_the_numbers_as_printed() -> None:
     assert "ρ = 0.70: the first layer's weights largely explain" in report
 
 
+def test_report_compares_with_random_directions_as_printed() -> None:
+    metrics = block_metrics([0], [1.0])
+    metrics["study"][0]["change"] = 0.1004  # printed 0.100, as the random directions' 95th percentile
+    metrics["random_directions"][0].update(change_p5=0.05, change_p95=0.1001)
+    report = build_report(metrics, "", [], False, "en")
+    assert "(5th to 95th percentile 0.050 to 0.100); the chosen number behaves like any random direction" in report
+
+
 SAME_ENDS = re.compile(r"(?<![\d.])(\d[\d.]*%?) (?:to|到) \1(?![\d.])")  # "0.19 to 0.19", "99% 到 99%"
 
 
@@ -297,6 +305,7 @@ BAD_INPUTS = [
     ("report.lang=fr", "report.lang must be en or zh"),
     ("latent.values=[10,10]", "latent.values lists 10 twice"),
     ("latent.dims=[0,20,0]", "latent.dims lists 0 twice (to 6 significant digits): [0, 20, 0]"),
+    ("latent.values=[0,-0.0]", "latent.values lists 0 twice (to 6 significant digits): [0, -0.0]"),
     ("latent.traversal=[5,1,1,-3]", "latent.traversal lists 1 twice (to 6 significant digits): [5, 1, 1, -3]"),
     ("classes.enabled=abc", "classes.enabled must be true or false, got 'abc'"),
     ("latent.values=[1,1.0000001]", "latent.values lists 1 twice (to 6 significant digits): [1, 1.0000001]"),
