@@ -8,7 +8,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from gan.errors import UserError
-from gan.training import register_resolvers, train
+from gan.training import check_group_overrides, exit_on_user_error, register_resolvers, train
 
 register_resolvers()
 failed_runs: list[str] = []
@@ -26,6 +26,8 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    with exit_on_user_error():
+        check_group_overrides(sys.argv[1:])
     main()
     if failed_runs:
         print(f"error: {len(failed_runs)} run(s) of the sweep failed: {', '.join(failed_runs)}", file=sys.stderr)

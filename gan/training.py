@@ -35,8 +35,8 @@ def run_dir(resume: str | None, new_run_dir: str) -> str:
 
 
 @contextmanager
-def _exit_on_user_error() -> Iterator[None]:
-    """Inside a Hydra callback: a UserError stops the program with its one line (no task runs to report it)."""
+def exit_on_user_error() -> Iterator[None]:
+    """Outside the task function (a Hydra callback, before Hydra): a UserError stops the program with its one line."""
     try:
         yield
     except UserError as error:
@@ -44,19 +44,35 @@ def _exit_on_user_error() -> Iterator[None]:
         sys.exit(1)
 
 
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+OPTIONAL_GROUPS = ("logger",)  # the groups a run can leave out, with ~GROUP
+
+
+def check_group_overrides(arguments: list[str]) -> None:
+    """Refuse ``GROUP=null`` in one line, naming the choices (Hydra answers it with a traceback)."""
+    groups = {folder.name for folder in CONF_DIR.iterdir() if folder.is_dir()}
+    for argument in arguments:
+        key, _, value = argument.partition("=")
+        group = key.lstrip("+")
+        if group in groups and value == "null":
+            choices = ", ".join(sorted(path.stem for path in (CONF_DIR / group).glob("*.yaml")))
+            leave_out = f"; ~{group} leaves it out" if group in OPTIONAL_GROUPS else ""
+            raise UserError(f"{argument}: {group} must be one of {choices}{leave_out}")
+
+
 class OutputDirCheck(HydraCallback):
     """Stops with one line, before Hydra writes anything, when the run or sweep folder cannot be written, or a
     resume would be refused (so a refused resume leaves nothing in the run folder)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        with _exit_on_user_error():
+        with exit_on_user_error():
             check_checkpoint_options(config)
             if config.resume:
                 self._check_resumable(config)
             require_writable_folder("output folder", config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        with _exit_on_user_error():
+        with exit_on_user_error():
             for override in OverridesParser.create().parse_overrides(config.hydra.overrides.task):
                 if override.key_or_group == "resume" and (override.is_sweep_override() or override.value()):
                     raise UserError(

@@ -42,6 +42,8 @@ BAD_INPUTS = [
     ("unknown lr scaling", ["model.lr_scaling=cubic"], ["model.lr_scaling must be one of none, linear, sqrt"]),
     ("unknown recipe", ["recipe=fancy"], ["Could not find 'recipe/fancy'", "default", "lab"]),
     ("unknown loss group", ["loss=wasserstein"], ["Could not find 'loss/wasserstein'", "bce", "hinge"]),
+    ("null logger", ["logger=null"], ["logger=null: logger must be one of tensorboard; ~logger leaves it out"]),
+    ("null model", ["model=null"], ["model=null: model must be one of conv, mlp"]),
     ("unknown loss", ["model.loss=wasserstein"], ["model.loss must be one of bce, hinge, got 'wasserstein'"]),
     ("label smoothing of 1", ["model.label_smoothing=1.0"], ["model.label_smoothing must be in [0, 1)", "got 1.0"]),
     ("label smoothing with hinge", ["model.loss=hinge", "model.label_smoothing=0.1"], ["0 unless model.loss=bce"]),
