@@ -18,7 +18,6 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
@@ -32,9 +31,8 @@ from gan.data import FashionMNISTDataModule
 from gan.errors import UserError
 from gan.metrics import measures_after
 from gan.module import discriminator_step_loss, ema_with_warmup, generator_loss, update_average
-from gan.training import build, register_resolvers
+from gan.training import CONF_DIR, build, register_resolvers
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 WARMUP = 20  # batches run before timing starts
 TRAIN_IMAGES = 60000
 AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}  # Lightning's precision flags

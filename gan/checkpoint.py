@@ -47,7 +47,6 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the generator stored in a ``.ckpt`` file, on ``device``, in eval mode."""
-    device = available_device(device)  # before reading: a bad device is not a bad checkpoint
     return generator_from_checkpoint(read_checkpoint(path), device)
 
 
