@@ -14,6 +14,14 @@ def train(data_root: Path, run_dir: Path, *overrides: str):
     return run_script(*tiny_train_args(data_root, run_dir), *overrides)
 
 
+def train_until_signal(data_root: Path, run_dir: Path, signum: int, *options: str):
+    """A run that ``tests.helpers.SignalAt`` sends ``signum`` after batch 1 (``options``: its other settings)."""
+    return train(
+        data_root, run_dir, "+callbacks.stop._target_=tests.helpers.SignalAt", "+callbacks.stop.batch=1",
+        f"+callbacks.stop.signum={int(signum)}", *options,
+    )  # fmt: skip
+
+
 def load(run_dir: Path, name: str = "last.ckpt") -> dict:
     return torch.load(run_dir / "checkpoints" / name, weights_only=False)
 
@@ -75,10 +83,7 @@ def test_resuming_keeps_the_first_runs_hydra_record(fake_data_root: Path, tmp_pa
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interruption_leaves_a_loadable_last_checkpoint(signum: int, fake_data_root: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    result = train(
-        fake_data_root, run_dir, "+callbacks.stop._target_=tests.helpers.SignalAt",
-        "+callbacks.stop.batch=1", f"+callbacks.stop.signum={int(signum)}",
-    )  # fmt: skip
+    result = train_until_signal(fake_data_root, run_dir, signum)
     assert result.returncode == 128 + signum  # as the shell reports a program that the signal stopped
     assert f"saved {run_dir / 'checkpoints' / 'last.ckpt'}" in result.stdout
     checkpoint = load(run_dir)
@@ -94,10 +99,7 @@ def test_interruption_leaves_a_loadable_last_checkpoint(signum: int, fake_data_r
 
 def test_ctrl_c_between_d_and_g_steps_saves_after_the_batch(fake_data_root: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    result = train(
-        fake_data_root, run_dir, "+callbacks.stop._target_=tests.helpers.SignalAt",
-        "+callbacks.stop.batch=1", f"+callbacks.stop.signum={int(signal.SIGINT)}", "+callbacks.stop.mid_batch=true",
-    )  # fmt: skip
+    result = train_until_signal(fake_data_root, run_dir, signal.SIGINT, "+callbacks.stop.mid_batch=true")
     assert result.returncode == 130
     assert "Ctrl-C: stopping before the next batch" in result.stdout
     assert "weights_only" not in result.stdout + result.stderr
@@ -108,10 +110,7 @@ def test_ctrl_c_between_d_and_g_steps_saves_after_the_batch(fake_data_root: Path
 
 def test_a_second_ctrl_c_exits_at_once(fake_data_root: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    result = train(
-        fake_data_root, run_dir, "+callbacks.stop._target_=tests.helpers.SignalAt",
-        "+callbacks.stop.batch=1", f"+callbacks.stop.signum={int(signal.SIGINT)}", "+callbacks.stop.again=true",
-    )  # fmt: skip
+    result = train_until_signal(fake_data_root, run_dir, signal.SIGINT, "+callbacks.stop.again=true")
     assert result.returncode == 130  # our handler's exit, not Lightning's graceful sys.exit(1)
     assert "Traceback" not in result.stderr
     assert gan.load_generator(run_dir / "checkpoints" / "last.ckpt") is not None
