@@ -226,7 +226,7 @@ class LossCurve(Callback):
 
 class SaveOnInterrupt(Callback):
     """On Ctrl-C or SIGTERM, saves ``last.ckpt`` where the run stands, between two batches; a second Ctrl-C stops at
-    once. With :class:`gan.checkpoint.AtomicCheckpointIO`, ``last.ckpt`` is never half written.
+    once, saving nothing. With :class:`gan.checkpoint.AtomicCheckpointIO`, ``last.ckpt`` is never half written.
 
     A Ctrl-C in one process waits for the batch to end, as Lightning does for SIGTERM: a checkpoint taken between D's
     step and G's would count a step that the resumed run repeats. DDP's processes stop at once (they must stop
@@ -244,9 +244,16 @@ class SaveOnInterrupt(Callback):
 
     def _request_stop(self, signum: int, frame: Any) -> None:
         if self.stop_requested:
-            raise KeyboardInterrupt
+            self._exit_at_once()
         self.stop_requested = True
         print("\nCtrl-C: stopping before the next batch (Ctrl-C again stops at once)", flush=True)
+
+    def _exit_at_once(self, *_: Any) -> None:
+        """Exit now, saving nothing: the checkpoints saved before stay; a half-written one is removed."""
+        for partial in self.path.parent.glob("*.partial"):
+            partial.unlink(missing_ok=True)
+        print(f"\nstopped at once, without saving; the checkpoints saved before stay in {self.path.parent}", flush=True)
+        os._exit(130)
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
         if self.stop_requested:
@@ -265,7 +272,7 @@ class SaveOnInterrupt(Callback):
         if not isinstance(exception, KeyboardInterrupt | SIGTERMException):
             return
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: os._exit(130))
+            signal.signal(signum, self._exit_at_once)
         trainer.save_checkpoint(self.path, weights_only=False)
         if trainer.is_global_zero:
             print(

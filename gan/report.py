@@ -44,6 +44,7 @@ TEXT = {
         ),
         "class_head": " images that changed class |",
         "value_classes": " By the project's classifier, {changed} of the {total} images are now of another class.",
+        "value_classes_one": " By the project's classifier, {changed} of the {total} images is now of another class.",
         "h_values": "## What each value does",
         "studied": "Studied numbers {dims}, each set to {values}.",
         "studied_one": "Studied number {dims}, set to {values}.",
@@ -249,7 +250,7 @@ def _collapsed(diversity_ratio: float) -> bool:
 
 
 def _say(text: dict[str, str], key: str, count: int) -> str:
-    """``text[key]``, or its singular ``key_one`` where the language has one, for ``count`` studied numbers."""
+    """``text[key]``, or its singular ``key_one`` where the language has one, for ``count`` things (numbers, images)."""
     return text.get(f"{key}_one", text[key]) if count == 1 else text[key]
 
 
@@ -329,13 +330,13 @@ def _value_paragraph(value: float, metrics: dict[str, Any], text: dict[str, str]
     )
     if class_changes is not None:
         total = sum(len(row["classes"]) for row in rows)
-        paragraph += text["value_classes"].format(changed=class_changes, total=total)
+        paragraph += _say(text, "value_classes", class_changes).format(changed=class_changes, total=total)
     return paragraph, text["summary_value"].format(value=value, effect=effect, rows=row_state)
 
 
 def _onset(dim: int, number: dict[str, Any], text: dict[str, str]) -> str:
     pairs = zip(number["traversal_values"], number["traversal_change_from_0_vs_base_diversity"], strict=True)
-    visible = [abs(value) for value, relative in pairs if _reaches(relative, VISIBLE)]
+    visible = [abs(value) for value, relative in pairs if relative >= VISIBLE]  # not printed: compared as measured
     if not visible:
         return text["onset_never"].format(value=max(abs(value) for value in number["traversal_values"]))
     return text["onset_at"].format(dim=dim, value=min(visible))

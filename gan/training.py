@@ -49,12 +49,13 @@ OPTIONAL_GROUPS = ("logger",)  # the groups a run can leave out, with ~GROUP
 
 
 def check_group_overrides(arguments: list[str]) -> None:
-    """Refuse ``GROUP=null`` in one line, naming the choices (Hydra answers it with a traceback)."""
+    """Refuse ``GROUP=null`` (or null in a sweep's list) in one line, naming the choices (Hydra answers it with a
+    traceback)."""
     groups = {folder.name for folder in CONF_DIR.iterdir() if folder.is_dir()}
     for argument in arguments:
         key, _, value = argument.partition("=")
         group = key.lstrip("+")
-        if group in groups and value == "null":
+        if group in groups and "null" in (choice.strip() for choice in value.split(",")):
             choices = ", ".join(sorted(path.stem for path in (CONF_DIR / group).glob("*.yaml")))
             leave_out = f"; ~{group} leaves it out" if group in OPTIONAL_GROUPS else ""
             raise UserError(f"{argument}: {group} must be one of {choices}{leave_out}")
@@ -79,6 +80,7 @@ class OutputDirCheck(HydraCallback):
                         f"{override.input_line}: resume continues one run in its own folder, not in a sweep (-m);"
                         " a sweep's jobs can start from a checkpoint with ckpt_path=FILE"
                     )
+            check_checkpoint_options(config)  # an empty value, given once for every job
             require_writable_folder("output folder", config.hydra.sweep.dir)
 
     @staticmethod

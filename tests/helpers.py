@@ -10,11 +10,11 @@ from gan.module import GAN
 
 
 class SignalAt(Callback):
-    """Sends ``signum`` to this process after batch ``batch`` (with ``mid_batch``, between its D and G steps); with
-    ``again``, once more while it shuts down."""
+    """Sends ``signum`` to this process after batch ``batch`` (with ``mid_batch``, between its D and G steps, twice
+    with ``twice``); with ``again``, once more while it shuts down."""
 
-    def __init__(self, batch: int, signum: int, again: bool = False, mid_batch: bool = False) -> None:
-        self.batch, self.signum, self.again, self.mid_batch = batch, signum, again, mid_batch
+    def __init__(self, batch: int, signum: int, again: bool = False, mid_batch: bool = False, twice: bool = False):
+        self.batch, self.signum, self.again, self.mid_batch, self.twice = batch, signum, again, mid_batch, twice
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int) -> None:
         if batch_idx == self.batch and not self.mid_batch:
@@ -22,7 +22,8 @@ class SignalAt(Callback):
 
     def on_before_optimizer_step(self, trainer: Trainer, pl_module: LightningModule, optimizer) -> None:
         if self.mid_batch and trainer.global_step == 2 * self.batch + 1:  # G's step: D has stepped
-            os.kill(os.getpid(), self.signum)
+            for _ in range(2 if self.twice else 1):
+                os.kill(os.getpid(), self.signum)
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         if self.again:

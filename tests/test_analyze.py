@@ -217,7 +217,7 @@ def test_report_words_classify_the_numbers_as_printed() -> None:
     assert "| 1 | z[0] |" in report and "| 10% | 25% |" in report
     assert "10% of the base row's diversity: clearly visible" in report and "hardly visible" not in report
     assert "the row never collapses" in report and "collapses to nearly" not in report
-    assert "visible once \\|z[0]\\| reaches 1." in report
+    assert "visible nowhere within ±1." in report  # the traversal's 9.95% is not printed: it is not 10%
     assert "ρ = 0.70: the first layer's weights largely explain" in report
 
 
@@ -252,6 +252,7 @@ def test_report_gives_one_value_where_the_ends_of_a_range_print_alike() -> None:
 
 
 @pytest.mark.parametrize(("changed", "effect"), [(0, "large, yet every image keeps its class"),
+                                                 (1, "large: the garments themselves change"),
                                                  (3, "large: the garments themselves change")])  # fmt: skip
 def test_a_large_change_changes_the_garments_only_if_the_classes_say_so(changed: int, effect: str) -> None:
     metrics = block_metrics([0, 1], [10.0])
@@ -259,7 +260,8 @@ def test_a_large_change_changes_the_garments_only_if_the_classes_say_so(changed:
     for row, row_changed in zip(metrics["study"], [changed, 0], strict=True):
         row.update(change_vs_base_diversity=0.6, classes=["Bag"] * 6, class_changes=row_changed)
     report = build_report(metrics, "", [], False, "en")
-    assert f"- **10**: {effect};" in report and f"{changed} of the 12 images are now of another class" in report
+    verb = "is" if changed == 1 else "are"
+    assert f"- **10**: {effect};" in report and f"{changed} of the 12 images {verb} now of another class" in report
 
 
 def test_study_of_another_checkpoint_gets_its_own_folder_and_leaves_other_files(trained_run: Path) -> None:

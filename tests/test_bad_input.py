@@ -44,6 +44,7 @@ BAD_INPUTS = [
     ("unknown loss group", ["loss=wasserstein"], ["Could not find 'loss/wasserstein'", "bce", "hinge"]),
     ("null logger", ["logger=null"], ["logger=null: logger must be one of tensorboard; ~logger leaves it out"]),
     ("null model", ["model=null"], ["model=null: model must be one of conv, mlp"]),
+    ("null among models", ["model=mlp,null"], ["model=mlp,null: model must be one of conv, mlp"]),
     ("unknown loss", ["model.loss=wasserstein"], ["model.loss must be one of bce, hinge, got 'wasserstein'"]),
     ("label smoothing of 1", ["model.label_smoothing=1.0"], ["model.label_smoothing must be in [0, 1)", "got 1.0"]),
     ("label smoothing with hinge", ["model.loss=hinge", "model.label_smoothing=0.1"], ["0 unless model.loss=bce"]),
@@ -160,16 +161,20 @@ def test_bad_input_gives_one_clear_line(case: str, overrides: list[str], expecte
     assert not list((places["mlp_run"] / ".hydra").glob("resume_*"))  # a refused resume writes nothing there
 
 
-@pytest.mark.parametrize("resume", ["{mlp_run}", "{mlp_run},{mlp_run}"])
-def test_resume_in_a_sweep_is_refused_before_anything_is_written(resume: str, places, tmp_path) -> None:
+SWEEP_REFUSALS = [
+    ("resume={mlp_run}", "resume continues one run in its own folder, not in a sweep (-m); a sweep's jobs can start"),
+    ("resume={mlp_run},{mlp_run}", "resume continues one run in its own folder, not in a sweep (-m)"),
+    ("resume=", "resume is empty; give a run folder, or leave resume out to start a new run"),
+    ("ckpt_path=", "ckpt_path is empty; give a .ckpt file, or leave ckpt_path out to start a new run"),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), SWEEP_REFUSALS)
+def test_a_sweep_refuses_resume_before_anything_is_written(override: str, message: str, places, tmp_path) -> None:
     base = [arg for arg in tiny_train_args(places["data"], tmp_path) if not arg.startswith("hydra.run.dir")]
-    result = run_script(
-        base[0], "-m", *base[1:], f"resume={resume.format(**places)}", f"hydra.sweep.dir={tmp_path / 'sweep'}"
-    )
+    sweep_dir = tmp_path / "sweep"
+    result = run_script(base[0], "-m", *base[1:], override.format(**places), "seed=0,1", f"hydra.sweep.dir={sweep_dir}")
     assert result.returncode == 1
-    assert result.stderr.strip().endswith(
-        "resume continues one run in its own folder, not in a sweep (-m); a sweep's jobs can start from a checkpoint"
-        " with ckpt_path=FILE"
-    )
-    assert not (tmp_path / "sweep").exists()
+    assert result.stderr.strip().startswith("error: ") and message in result.stderr.strip().splitlines()[-1]
+    assert not sweep_dir.exists()
     assert not list((places["mlp_run"] / ".hydra").glob("resume_*"))

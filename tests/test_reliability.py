@@ -108,6 +108,15 @@ def test_ctrl_c_between_d_and_g_steps_saves_after_the_batch(fake_data_root: Path
     assert checkpoint["global_step"] == 4 and len(losses["d_losses"]) == 2  # batches 0 and 1, both D and G steps
 
 
+def test_a_second_ctrl_c_within_the_batch_exits_at_once_saving_nothing(fake_data_root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    args = ("+callbacks.stop.mid_batch=true", "+callbacks.stop.twice=true", "trainer.max_epochs=2")
+    result = train_until_signal(fake_data_root, run_dir, signal.SIGINT, *args)
+    assert result.returncode == 130
+    assert "stopped at once, without saving" in result.stdout and "Traceback" not in result.stderr
+    assert not (run_dir / "checkpoints").exists()  # no epoch had ended: no checkpoint, not one between D and G
+
+
 def test_a_second_ctrl_c_exits_at_once(fake_data_root: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     result = train_until_signal(fake_data_root, run_dir, signal.SIGINT, "+callbacks.stop.again=true")
