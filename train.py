@@ -1,6 +1,7 @@
 """Train a GAN on Fashion-MNIST: ``python train.py model=conv trainer.max_epochs=15``."""
 
 import sys
+import traceback
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -16,13 +17,19 @@ failed_runs: list[str] = []
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> None:
+    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         train(cfg)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
-        if HydraConfig.get().mode != RunMode.MULTIRUN:
+        if not in_sweep:
             sys.exit(1)
         failed_runs.append(HydraConfig.get().runtime.output_dir)  # the sweep goes on with the other runs
+    except Exception:  # a bug, or the machine (out of memory): its traceback, and a sweep goes on
+        if not in_sweep:
+            raise
+        traceback.print_exc()
+        failed_runs.append(HydraConfig.get().runtime.output_dir)
 
 
 if __name__ == "__main__":

@@ -54,3 +54,13 @@ class DumpWeights(Callback):
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         torch.save(pl_module.state_dict(), self.folder / f"rank{trainer.global_rank}.pt")
+
+
+class CrashingGAN(GAN):
+    """A GAN whose training step raises a RuntimeError (as a bug or running out of memory would) when its noise
+    seed is 0."""
+
+    def training_step(self, batch, batch_idx: int):
+        if self.hparams.noise_seed == 0:
+            raise RuntimeError("simulated crash in the training step")
+        return super().training_step(batch, batch_idx)

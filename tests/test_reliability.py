@@ -166,6 +166,23 @@ def test_a_diverged_run_does_not_stop_the_sweep(fake_data_root: Path, tmp_path: 
     assert load(tmp_path / "sweep" / "1")["epoch"] == 1  # seed 1 trained both epochs
 
 
+def test_a_crashed_run_does_not_hide_the_sweeps_list_of_failed_runs(fake_data_root: Path, tmp_path: Path) -> None:
+    """A job that fails with an error that is not the user's (a bug, out of memory) shows its traceback, the sweep
+    goes on, and the sweep ends with the list of every failed run, as for a UserError."""
+    script, *overrides = [arg for arg in tiny_train_args(fake_data_root, tmp_path) if "hydra.run.dir" not in arg]
+    result = run_script(
+        script, "-m", *overrides, "model._target_=tests.helpers.CrashingGAN", "seed=0,1",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+    assert "RuntimeError: simulated crash in the training step" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: 1 run(s) of the sweep failed: {tmp_path / 'sweep' / '0'}"
+    )
+    assert load(tmp_path / "sweep" / "1")["epoch"] == 1  # seed 1 trained both epochs
+
+
 def test_ddp_on_two_cpu_processes_keeps_ranks_identical_and_logs_once(fake_data_root: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     result = train(
