@@ -44,7 +44,8 @@ def class_entropy(predictions: torch.Tensor) -> tuple[float, list[float]]:
     """The normalised entropy of the predicted classes' histogram, and the histogram as fractions."""
     fractions = torch.bincount(predictions.cpu(), minlength=len(CLASS_NAMES)).double() / len(predictions)
     present = fractions[fractions > 0]
-    return float(-(present * present.log()).sum() / math.log(len(CLASS_NAMES))), fractions.tolist()
+    # p log p sums to at most 0: its absolute value is the entropy, and one class gives 0.0, not -0.0 ("-0.000")
+    return float((present * present.log()).sum().abs() / math.log(len(CLASS_NAMES))), fractions.tolist()
 
 
 def check_features(features: str) -> None:
