@@ -245,7 +245,7 @@ class GAN(LightningModule):
         self._epoch_sums = stats if self._epoch_sums is None else self._epoch_sums + stats
         self._epoch_batches += 1
         every = self.trainer.log_every_n_steps  # 0 turns step logging off
-        if every and (self.global_step // 2) % every == every - 1:
+        if every and (self.global_step // 2) % every == 0:  # global_step // 2: the batches done, this one included
             values = dict(zip([f"{name}_step" for name in STAT_NAMES], stats.cpu(), strict=True))
             losses = {name: values.pop(name) for name in ("loss/d_step", "loss/g_step")}
             self.log_dict(losses, on_step=True, on_epoch=False, prog_bar=True)

@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from pytorch_lightning import Callback, Trainer
+from pytorch_lightning.loggers.logger import Logger
 from torch.optim.swa_utils import AveragedModel
 
 import gan
@@ -291,6 +292,44 @@ def test_a_training_batch_reads_nothing_from_the_device(fake_data_root: Path, ho
     trainer.fit(module, datamodule=datamodule)
     assert trainer.global_step == 2 * 6
     assert host_reads == ["off"]
+
+
+class RecordingLogger(Logger):
+    """Keeps each (step, metrics) that Lightning writes."""
+
+    name, version = "recording", 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[int, dict[str, float]]] = []
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        self.rows.append((step, metrics))
+
+    def log_hyperparams(self, *args, **kwargs) -> None:
+        pass
+
+
+def test_each_logged_step_holds_the_values_of_its_own_batch(fake_data_root: Path) -> None:
+    class BatchLosses(Callback):
+        def __init__(self) -> None:
+            self.d_losses: list[float] = []
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+            self.d_losses.append(float(outputs["loss/d"]))
+
+    logger, batch_losses = RecordingLogger(), BatchLosses()
+    datamodule = FashionMNISTDataModule(
+        root=str(fake_data_root), system_dir="/nonexistent", download=False, batch_size=8
+    )
+    trainer = Trainer(
+        max_epochs=1, logger=logger, log_every_n_steps=3, callbacks=[batch_losses], enable_checkpointing=False,
+        enable_progress_bar=False,
+    )  # fmt: skip
+    trainer.fit(make_gan("mlp"), datamodule=datamodule)
+    logged = {step: metrics["loss/d_step"] for step, metrics in logger.rows if "loss/d_step" in metrics}
+    assert list(logged) == [2, 5, 8, 11]  # 12 batches: TensorBoard's step is the batch's index
+    assert logged == {step: batch_losses.d_losses[step] for step in logged}
 
 
 def test_r1_penalty_is_the_squared_gradient_of_d_at_the_real_images() -> None:
