@@ -89,8 +89,12 @@ class ImageQuality(Callback):
         if not self.every_n_epochs:
             return
         datamodule = trainer.datamodule
+        if not trainer.is_global_zero:  # under DDP, process 0 alone trains and caches the classifier on first use
+            trainer.strategy.barrier()
         with torch.random.fork_rng(devices=[]):  # building the classifier draws random weights: not the training's
             classifier = load_classifier(datamodule)
+        if trainer.is_global_zero:
+            trainer.strategy.barrier()
         self.meter = QualityMeter(datamodule.test_set.images, classifier, self.features, device=pl_module.device)
         self.meter.check_num_samples(self.num_samples)  # now, not after the first measured epoch
 

@@ -62,6 +62,16 @@ def update_average(average: AveragedModel, model: nn.Module, started: bool) -> N
     average.n_averaged += 1
 
 
+def process_noise(seed: int, epoch: int, rank: int, device: torch.device) -> torch.Generator:
+    """The generator of one DDP process's training noise in one epoch, so each process draws other images.
+
+    Every process seeds torch's global generator alike, and must keep it in step: it shuffles the batches, which
+    DDP then shares out. Seeded by epoch, a run resumed from an epoch's end draws the same noise.
+    """
+    process_seed = np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0]
+    return torch.Generator(device).manual_seed(int(process_seed))
+
+
 def discriminator_loss(
     real_logits: torch.Tensor, fake_logits: torch.Tensor, loss: str, real_target: float
 ) -> torch.Tensor:
@@ -173,6 +183,7 @@ class GAN(LightningModule):
         self._epoch_sums: torch.Tensor | None = None
         self._epoch_batches = 0
         self._average_started = False  # whether generator_ema holds an average yet, known on the host
+        self._noise: torch.Generator | None = None  # the training noise's generator under DDP; else torch's global one
 
     @property
     def sampler(self) -> nn.Module:
@@ -205,7 +216,7 @@ class GAN(LightningModule):
         if self.hparams.channels_last:
             real_images = real_images.contiguous(memory_format=torch.channels_last)
         opt_g, opt_d = self.optimizers()
-        z = torch.randn(real_images.shape[0], self.hparams.latent_dim, device=self.device)
+        z = torch.randn(real_images.shape[0], self.hparams.latent_dim, device=self.device, generator=self._noise)
         fake_images = self.generator(z)  # one forward pass serves both steps
 
         loss, real_target = self.hparams.loss, 1.0 - self.hparams.label_smoothing
@@ -253,6 +264,8 @@ class GAN(LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._epoch_sums, self._epoch_batches = None, 0
+        if self.trainer.world_size > 1:
+            self._noise = process_noise(self.hparams.noise_seed, self.current_epoch, self.global_rank, self.device)
 
     def on_train_epoch_end(self) -> None:
         if self._epoch_sums is not None:

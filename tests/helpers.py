@@ -45,15 +45,21 @@ class DivergingGAN(GAN):
         return super().training_step(batch, batch_idx)
 
 
-class DumpWeights(Callback):
-    """At the end of training, every process saves its generator and discriminator weights to ``folder``."""
+class DumpProcessState(Callback):
+    """At the end of training, every process saves to ``folder`` its weights and its first batch's mean D(G(z))."""
 
     def __init__(self, folder: str) -> None:
         self.folder = Path(folder)
+        self.first_fake_score: torch.Tensor | None = None
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int) -> None:
+        if self.first_fake_score is None:
+            self.first_fake_score = outputs["D(G(z))"].cpu()
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        torch.save(pl_module.state_dict(), self.folder / f"rank{trainer.global_rank}.pt")
+        state = {"weights": pl_module.state_dict(), "first_fake_score": self.first_fake_score}
+        torch.save(state, self.folder / f"rank{trainer.global_rank}.pt")
 
 
 class CrashingGAN(GAN):

@@ -187,16 +187,19 @@ def test_ddp_on_two_cpu_processes_keeps_ranks_identical_and_logs_once(fake_data_
     run_dir = tmp_path / "run"
     result = train(
         fake_data_root, run_dir, "hardware=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-        "trainer.precision=32-true", "data.batch_size=16", "+callbacks.dump._target_=tests.helpers.DumpWeights",
-        f"+callbacks.dump.folder={tmp_path / 'weights'}",
+        "trainer.precision=32-true", "data.batch_size=16", "+callbacks.dump._target_=tests.helpers.DumpProcessState",
+        f"+callbacks.dump.folder={tmp_path / 'state'}",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    rank0, rank1 = (torch.load(tmp_path / "weights" / f"rank{rank}.pt") for rank in (0, 1))
+    rank0, rank1 = (torch.load(tmp_path / "state" / f"rank{rank}.pt") for rank in (0, 1))
     start = gan.module.GAN(
         {"_target_": "gan.nets.mlp.Generator"}, {"_target_": "gan.nets.mlp.Discriminator"}
     ).state_dict()
-    for key, value in rank0.items():
-        assert torch.equal(value, rank1[key]), key
-    assert not torch.equal(rank0["generator.fc1.weight"], start["generator.fc1.weight"])
+    for key, value in rank0["weights"].items():
+        assert torch.equal(value, rank1["weights"][key]), key
+    assert not torch.equal(rank0["weights"]["generator.fc1.weight"], start["generator.fc1.weight"])
+    # the same weights, other noise: each process's generated batch is its own (one batch N times taught G less)
+    assert not torch.equal(rank0["first_fake_score"], rank1["first_fake_score"])
     assert result.stdout.count("Generator(") == 1  # printed by rank zero only
+    assert result.stdout.count("training the Fashion-MNIST classifier once") == 1  # the others read its cache
     assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) == 1
