@@ -46,19 +46,20 @@ class DivergingGAN(GAN):
 
 
 class DumpProcessState(Callback):
-    """At the end of training, every process saves to ``folder`` its weights and its first batch's mean D(G(z))."""
+    """At the end of training, every process saves to ``folder`` its weights and its first batch's mean D(x) and
+    D(G(z))."""
 
     def __init__(self, folder: str) -> None:
         self.folder = Path(folder)
-        self.first_fake_score: torch.Tensor | None = None
+        self.first_scores: dict[str, torch.Tensor] = {}
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int) -> None:
-        if self.first_fake_score is None:
-            self.first_fake_score = outputs["D(G(z))"].cpu()
+        if not self.first_scores:
+            self.first_scores = {name: outputs[name].cpu() for name in ("D(x)", "D(G(z))")}
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        state = {"weights": pl_module.state_dict(), "first_fake_score": self.first_fake_score}
+        state = {"weights": pl_module.state_dict()} | self.first_scores
         torch.save(state, self.folder / f"rank{trainer.global_rank}.pt")
 
 

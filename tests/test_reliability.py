@@ -198,8 +198,9 @@ def test_ddp_on_two_cpu_processes_keeps_ranks_identical_and_logs_once(fake_data_
     for key, value in rank0["weights"].items():
         assert torch.equal(value, rank1["weights"][key]), key
     assert not torch.equal(rank0["weights"]["generator.fc1.weight"], start["generator.fc1.weight"])
-    # the same weights, other noise: each process's generated batch is its own (one batch N times taught G less)
-    assert not torch.equal(rank0["first_fake_score"], rank1["first_fake_score"])
+    # the same weights, but each process its own real batch and its own noise (one batch N times taught G less)
+    for score in ("D(x)", "D(G(z))"):
+        assert not torch.equal(rank0[score], rank1[score]), score
     assert result.stdout.count("Generator(") == 1  # printed by rank zero only
     assert result.stdout.count("training the Fashion-MNIST classifier once") == 1  # the others read its cache
     assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) == 1
