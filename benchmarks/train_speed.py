@@ -7,7 +7,8 @@ configured batch size (64). Extra arguments are Hydra overrides of ``conf/train.
 Each project batch is timed right after one hand-written step, so both see the same machine load. Throughput is for
 one 937-batch epoch, from the median time of a batch after a warm-up, plus, for the project, its epoch-end work
 (sample grid, loss curve, checkpoint, and the image metrics as often as a run of the model's default length makes
-them). The hand-written loop uses the same recipe (learning rates, loss, gradient penalty, weight average). Prints
+them). The hand-written loop uses the same recipe (learning rates, loss, gradient penalty, weight average) and memory
+format (``model.channels_last``). Prints
 the ratios and peak memory (RSS). With ``hardware=gpu`` both run on the GPU, the hand-written loop with the same
 mixed precision, and every time is read once the GPU has finished its queued work.
 """
@@ -98,11 +99,13 @@ def measurements_per_epoch(cfg: DictConfig) -> float:
 
 
 def hand_written_step(cfg: DictConfig, real_images: torch.Tensor) -> Callable[[], None]:
-    """One step of the same networks, optimisers, losses, weight average and mixed precision in plain PyTorch,
-    on one batch, on the batch's device."""
+    """One step of the same networks (in the same memory format), optimisers, losses, weight average and mixed
+    precision in plain PyTorch, on one batch, on the batch's device."""
     model, device = cfg.model, real_images.device
-    generator = instantiate(model.generator).to(device)
-    discriminator = instantiate(model.discriminator).to(device)
+    memory_format = torch.channels_last if model.channels_last else torch.contiguous_format
+    real_images = real_images.contiguous(memory_format=memory_format)
+    generator = instantiate(model.generator).to(device, memory_format=memory_format)
+    discriminator = instantiate(model.discriminator).to(device, memory_format=memory_format)
     betas = tuple(model.betas)
     opt_g = torch.optim.Adam(generator.parameters(), lr=model.lr, betas=betas)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=model.lr_d, betas=betas)
