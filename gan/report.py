@@ -92,6 +92,7 @@ TEXT = {
         ),
         "onset_at": "once \\|z[{dim}]\\| reaches {value:g}",
         "onset_never": "nowhere within ±{value:g}",
+        "onset_only": "only at z[{dim}] = {values}",
         "collapse_at": "the row collapses at {values}",
         "collapse_never": "the row never collapses at the studied values",
         "numbers_table_head": (
@@ -195,6 +196,7 @@ TEXT = {
         ),
         "onset_at": "在 \\|z[{dim}]\\| 达到 {value:g} 时",
         "onset_never": "在 ±{value:g} 范围内都没有",
+        "onset_only": "仅在 z[{dim}] = {values} 时",
         "collapse_at": "该行在取值 {values} 时坍缩",
         "collapse_never": "该行在所研究的取值下没有坍缩",
         "numbers_table_head": (
@@ -335,11 +337,21 @@ def _value_paragraph(value: float, metrics: dict[str, Any], text: dict[str, str]
 
 
 def _onset(dim: int, number: dict[str, Any], text: dict[str, str]) -> str:
-    pairs = zip(number["traversal_values"], number["traversal_change_from_0_vs_base_diversity"], strict=True)
-    visible = [abs(value) for value, relative in pairs if relative >= VISIBLE]  # not printed: compared as measured
+    """Where the traversal's change is visible: from the smallest |z[dim]| beyond which every value is, else at
+    which values (the changes are not printed: compared as measured)."""
+    values = number["traversal_values"]
+    changes = number["traversal_change_from_0_vs_base_diversity"]
+    visible = [value for value, relative in zip(values, changes, strict=True) if relative >= VISIBLE]
     if not visible:
-        return text["onset_never"].format(value=max(abs(value) for value in number["traversal_values"]))
-    return text["onset_at"].format(dim=dim, value=min(visible))
+        return text["onset_never"].format(value=max(abs(value) for value in values))
+    onset = None
+    for size in sorted({abs(value) for value in values}, reverse=True):
+        if any(abs(value) >= size and value not in visible for value in values):
+            break
+        onset = size
+    if onset is None:  # the largest |z[dim]| is not visible on both sides
+        return text["onset_only"].format(dim=dim, values=", ".join(f"{value:g}" for value in sorted(visible)))
+    return text["onset_at"].format(dim=dim, value=onset)
 
 
 def _number_paragraph(dim: int, metrics: dict[str, Any], lang: str, text: dict[str, str]) -> tuple[str, str]:

@@ -221,6 +221,23 @@ def test_report_words_classify_the_numbers_as_printed() -> None:
     assert "ρ = 0.70: the first layer's weights largely explain" in report
 
 
+@pytest.mark.parametrize(
+    ("changes", "wording"),
+    [
+        ([0.5, 0.2, 0.0, 0.0, 0.0, 0.2, 0.5], "visible once \\|z[0]\\| reaches 3."),
+        ([0.5, 0.0, 0.0, 0.0, 0.0, 0.2, 0.5], "visible once \\|z[0]\\| reaches 10."),  # not at -3: not from 3
+        ([0.5, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0], "visible only at z[0] = -10, -3."),  # never on the + side
+        ([0.0] * 7, "visible nowhere within ±10."),
+    ],
+)
+def test_report_says_from_where_the_traversal_is_visible(changes: list[float], wording: str) -> None:
+    metrics = block_metrics([0], [1.0])
+    number = metrics["numbers"]["0"]
+    number["traversal_values"] = [-10.0, -3.0, -1.0, 0.0, 1.0, 3.0, 10.0]
+    number["traversal_change_from_0_vs_base_diversity"] = changes
+    assert wording in build_report(metrics, "", [], False, "en")
+
+
 def test_report_compares_with_random_directions_as_printed() -> None:
     metrics = block_metrics([0], [1.0])
     metrics["study"][0]["change"] = 0.1004  # printed 0.100, as the random directions' 95th percentile
