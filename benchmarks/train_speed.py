@@ -149,8 +149,8 @@ def compare(
     """Images/s of the project's path (train.py's objects as configured) and of the hand-written loop, interleaved.
 
     Also returns the seconds of the project's epoch-end work per epoch (grid, loss curve and checkpoint every epoch,
-    the image metrics, measured once here, as often as a run of the model's default length makes them) and how many
-    batches were timed (fewer than ``batches`` when an epoch is shorter).
+    the image metrics, measured once here, as often as a run of the model's default length makes them), how many
+    batches were timed (fewer than ``batches`` when an epoch is shorter) and the data module.
     """
     cfg = compose_train(model, overrides, out_dir)
     metrics_share = measurements_per_epoch(cfg)

@@ -399,7 +399,6 @@ def analyze(cfg: DictConfig) -> Path:
         )
     require_writable_folder("out_dir", out_dir)
 
-    torch.manual_seed(cfg.latent.seed)
     study = measure(
         generator, noise, settings["dims"], settings["values"], settings["traversal"],
         cfg.latent.random_directions, settings["sefa_directions"], cfg.latent.seed,

@@ -21,6 +21,8 @@ from gan.classifier import load_classifier
 from gan.errors import DivergenceError, UserError, require_int
 from gan.metrics import QualityMeter, check_features, measures_after
 
+METRICS_NOISE_SEED = 0  # every measurement of every run generates its images from the same noise
+
 
 def _tensorboard(trainer: Trainer):
     """The TensorBoard SummaryWriter of the run, or None when TensorBoard logging is off."""
@@ -74,13 +76,11 @@ class ImageQuality(Callback):
         features: str = "classifier",
         every_n_epochs: int = 5,
         num_samples: int = 10_000,
-        noise_seed: int = 0,
     ) -> None:
         check_features(features)
         self.every_n_epochs = require_int("metrics.every_n_epochs", every_n_epochs, least=0)
         self.num_samples = require_int("metrics.num_samples", num_samples, least=2)
         self.features = features
-        self.noise_seed = noise_seed
         self.path = Path(output_dir) / "metrics.csv"
         self.meter: QualityMeter | None = None
         self.seconds: list[float] = []  # how long each measurement took
@@ -105,7 +105,7 @@ class ImageQuality(Callback):
             return
         start = time.perf_counter()
         noise = torch.randn(
-            self.num_samples, pl_module.hparams.latent_dim, generator=torch.Generator().manual_seed(self.noise_seed)
+            self.num_samples, pl_module.hparams.latent_dim, generator=torch.Generator().manual_seed(METRICS_NOISE_SEED)
         )
         fake_images = torch.cat([pl_module.sample(batch) for batch in noise.split(self.meter.batch_size)])
         row = self.meter.measure(fake_images).row()
@@ -130,7 +130,7 @@ class ImageQuality(Callback):
 
 
 class LossCurve(Callback):
-    """Records D and G loss per step, stops a diverged run, and draws ``loss_curve.png`` each epoch.
+    """Records D and G loss per batch, stops a diverged run, and draws ``loss_curve.png`` each epoch.
 
     The losses stay on the device and are read every ``check_every_n_batches`` batches (one sync), when a
     non-finite loss stops the run before the epoch's checkpoint could save broken weights. The history is

@@ -16,7 +16,8 @@ class DivergenceError(UserError):
 
 def first_line(error: BaseException, most: int = 300) -> str:
     """The first line of an exception's message, for a one-line error (its type's name when it has none); a first
-    line ending in ',' or ':' (a wrapped sentence, a list's heading) goes on with the next, up to ``most`` chars."""
+    line ending in ',' or ':' (a wrapped sentence, a list's heading) goes on with the next, the two cut at ``most``
+    characters."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     if not lines:
         return type(error).__name__

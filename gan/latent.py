@@ -83,10 +83,10 @@ def first_layer_weight(generator: nn.Module) -> torch.Tensor:
     return layer.weight.detach().float().cpu()
 
 
-def sensitivity(generator: nn.Module, noise: torch.Tensor, directions: torch.Tensor, step: float = 1.0) -> torch.Tensor:
-    """For each row of ``directions``, the mean image change when every noise vector moves ``step`` along it."""
+def sensitivity(generator: nn.Module, noise: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """For each row of ``directions``, the mean image change when every noise vector moves +1 along it."""
     base_images = generate(generator, noise)
-    moved = (noise[None] + step * directions[:, None]).flatten(0, 1)
+    moved = (noise[None] + directions[:, None]).flatten(0, 1)
     changes = image_change(generate(generator, moved), base_images.repeat(len(directions), 1, 1, 1))
     return changes.view(len(directions), len(noise)).mean(1)
 
