@@ -6,16 +6,14 @@ import hydra
 from omegaconf import DictConfig
 
 from gan.analysis import analyze
-from gan.errors import UserError
+from gan.errors import exit_on_user_error
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="analyze")
 def main(cfg: DictConfig) -> None:
     try:
-        out_dir = analyze(cfg)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        with exit_on_user_error():
+            out_dir = analyze(cfg)
     except KeyboardInterrupt:
         print("\ninterrupted: the files in out_dir may mix this study's and an earlier one's", file=sys.stderr)
         sys.exit(130)

@@ -8,8 +8,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from gan.errors import UserError
-from gan.training import check_group_overrides, exit_on_user_error, register_resolvers, train
+from gan.errors import UserError, exit_on_user_error
+from gan.training import check_group_overrides, register_resolvers, train
 
 register_resolvers()
 failed_runs: list[str] = []

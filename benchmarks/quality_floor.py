@@ -7,22 +7,14 @@ for a finite sample, so the floor is not exactly 0). It prints one line per metr
 """
 
 import argparse
-import sys
 import time
 
 import torch
 
 from gan.classifier import load_classifier
 from gan.data import FashionMNISTDataModule
-from gan.errors import UserError
+from gan.errors import exit_on_user_error
 from gan.metrics import FEATURES, QualityMeter
-
-
-def main() -> None:
-    try:
-        measure_floor()
-    except UserError as error:
-        sys.exit(f"error: {error}")
 
 
 def measure_floor() -> None:
@@ -54,4 +46,5 @@ def measure_floor() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_user_error():
+        measure_floor()

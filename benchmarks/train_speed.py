@@ -29,7 +29,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from gan.callbacks import ImageQuality
 from gan.data import FashionMNISTDataModule
-from gan.errors import UserError
+from gan.errors import exit_on_user_error
 from gan.metrics import measures_after
 from gan.module import discriminator_step_loss, ema_with_warmup, generator_loss, update_average
 from gan.training import CONF_DIR, build, register_resolvers
@@ -234,7 +234,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
+    with exit_on_user_error():
         main()
-    except UserError as error:
-        raise SystemExit(f"error: {error}") from None

@@ -1,7 +1,10 @@
 """Errors caused by the user's input or machine, reported as one line without a traceback."""
 
 import math
+import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,16 @@ class UserError(Exception):
 
 class DivergenceError(UserError):
     """A loss became NaN or infinite: the run stops, keeping the checkpoints saved before."""
+
+
+@contextmanager
+def exit_on_user_error() -> Iterator[None]:
+    """A UserError inside stops the program with its one line on stderr and exit status 1."""
+    try:
+        yield
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
 
 
 def first_line(error: BaseException, most: int = 300) -> str:

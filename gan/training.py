@@ -2,9 +2,6 @@
 
 import os
 import signal
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +15,7 @@ from pytorch_lightning import Callback, LightningDataModule, Trainer, seed_every
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from gan.checkpoint import model_name, read_checkpoint, whole_epochs
-from gan.errors import MAX_SEED, UserError, first_line, require_int, require_writable_folder
+from gan.errors import MAX_SEED, UserError, exit_on_user_error, first_line, require_int, require_writable_folder
 from gan.module import GAN
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "64-true")  # true 16-bit weights make these GANs diverge
@@ -32,16 +29,6 @@ def mixed_precision() -> str:
 def run_dir(resume: str | None, new_run_dir: str) -> str:
     """Hydra's run folder: the folder of the run being resumed, else a new one."""
     return str(resume) if resume else new_run_dir
-
-
-@contextmanager
-def exit_on_user_error() -> Iterator[None]:
-    """Outside the task function (a Hydra callback, before Hydra): a UserError stops the program with its one line."""
-    try:
-        yield
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
 
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
