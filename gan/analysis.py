@@ -150,6 +150,11 @@ def choose_device(device: str) -> str:
     return device
 
 
+def value_figure(value: float) -> str:
+    """The name (without .png) of the figure, and of its images in ``Study.images``, of one studied value."""
+    return f"value_{value:g}"
+
+
 def measure(
     generator: torch.nn.Module,
     noise: torch.Tensor,
@@ -175,10 +180,10 @@ def measure(
 
     rows = []
     for value in values:
-        study.images[f"value_{value:g}"] = []
+        study.images[value_figure(value)] = []
         for dim in dims:
             images = generate(generator, set_number(noise, dim, value))
-            study.images[f"value_{value:g}"].append(images)
+            study.images[value_figure(value)].append(images)
             change, row_diversity = float(image_change(images, base_images).mean()), diversity(images)
             rows.append(
                 {
@@ -318,7 +323,7 @@ def add_classes(study: Study, settings: dict[str, Any], classes: DictConfig) -> 
     base_classes = classifier.predict(study.images["base"][0])
     study.metrics["base_classes"] = [CLASS_NAMES[index] for index in base_classes]
     for row in study.metrics["study"]:
-        images = study.images[f"value_{row['value']:g}"][settings["dims"].index(row["dim"])]
+        images = study.images[value_figure(row["value"])][settings["dims"].index(row["dim"])]
         row_classes = classifier.predict(images)
         row["classes"] = [CLASS_NAMES[index] for index in row_classes]
         row["class_changes"] = int((row_classes != base_classes).sum())
@@ -333,10 +338,10 @@ def write_figures(study: Study, settings: dict[str, Any], out_dir: Path) -> list
     all_rows, all_labels = list(study.images["base"]), ["custom noise"]
     for value in values:
         labels = [f"z[{dim}] = {value:g}" for dim in dims]
-        name = f"value_{value:g}.png"
-        image_grid(study.images[f"value_{value:g}"], labels, columns, f"One number set to {value:g}", out_dir / name)
-        written.append(name)
-        all_rows += study.images[f"value_{value:g}"]
+        rows = study.images[value_figure(value)]
+        image_grid(rows, labels, columns, f"One number set to {value:g}", out_dir / f"{value_figure(value)}.png")
+        written.append(f"{value_figure(value)}.png")
+        all_rows += rows
         all_labels += labels
     image_grid(all_rows, all_labels, columns, "The custom noise and every change", out_dir / "latent_grid.png")
     steps = [f"{value:g}" for value in traversal]
