@@ -372,9 +372,8 @@ def write_run_artefacts(checkpoint: dict[str, Any], out_dir: Path) -> tuple[str,
     return models_text, True
 
 
-def analyze(cfg: DictConfig) -> Path:
-    """Run the study that ``cfg`` (``conf/analyze.yaml``) describes; return the output folder."""
-    started = time.perf_counter()
+def check_options(cfg: DictConfig) -> None:
+    """Refuse a bad ``report.lang``, ``classes`` setting or ``ckpt`` before anything is read."""
     if cfg.report.lang not in ("en", "zh"):
         raise UserError(f"report.lang must be en or zh, got {cfg.report.lang!r}")
     if require_bool("classes.enabled", cfg.classes.enabled):
@@ -384,6 +383,31 @@ def analyze(cfg: DictConfig) -> Path:
     if cfg.ckpt is None or not str(cfg.ckpt).strip():
         given = "not given" if cfg.ckpt is None else f"empty ({cfg.ckpt!r})"
         raise UserError(f"ckpt is {given}: give a run folder, a .ckpt file (ckpt=PATH) or ckpt=latest")
+
+
+def study_noise(latent: DictConfig, latent_dim: int) -> torch.Tensor:
+    """The custom noise: ``latent.noise_file``'s vectors, else ``latent.num_images`` drawn from ``latent.seed``."""
+    if latent.noise_file:
+        return load_noise(latent.noise_file, latent.num_images, latent_dim)
+    return custom_noise(latent.num_images, latent_dim, latent.seed)
+
+
+def choose_out_dir(out_dir: str | None, ckpt_file: Path, run_dir: Path) -> Path:
+    """``out_dir``, else the default beside the checkpoint; never a training run's folder; made writable."""
+    default = default_out_dir(ckpt_file, run_dir)
+    chosen = Path(out_dir).expanduser() if out_dir else default
+    if is_training_run(chosen):
+        raise UserError(
+            f"out_dir {chosen} is a training run's folder, whose loss_curve.png and models.txt the study would"
+            f" replace; give a folder of its own (default: {default})"
+        )
+    return require_writable_folder("out_dir", chosen)
+
+
+def analyze(cfg: DictConfig) -> Path:
+    """Run the study that ``cfg`` (``conf/analyze.yaml``) describes; return the output folder."""
+    started = time.perf_counter()
+    check_options(cfg)
     device = choose_device(cfg.device)
     ckpt_file, run_dir = resolve_checkpoint(cfg.ckpt)
     checkpoint = read_checkpoint(ckpt_file)
@@ -391,18 +415,8 @@ def analyze(cfg: DictConfig) -> Path:
     weight = first_layer_weight(generator)
     latent_dim = weight.shape[1]
     settings = check_latent_config(cfg.latent, latent_dim, min(weight.shape))  # one SeFa direction per singular value
-    if cfg.latent.noise_file:
-        noise = load_noise(cfg.latent.noise_file, cfg.latent.num_images, latent_dim)
-    else:
-        noise = custom_noise(cfg.latent.num_images, latent_dim, cfg.latent.seed)
-    default = default_out_dir(ckpt_file, run_dir)
-    out_dir = Path(cfg.out_dir).expanduser() if cfg.out_dir else default
-    if is_training_run(out_dir):
-        raise UserError(
-            f"out_dir {out_dir} is a training run's folder, whose loss_curve.png and models.txt the study would"
-            f" replace; give a folder of its own (default: {default})"
-        )
-    require_writable_folder("out_dir", out_dir)
+    noise = study_noise(cfg.latent, latent_dim)
+    out_dir = choose_out_dir(cfg.out_dir, ckpt_file, run_dir)
 
     study = measure(
         generator, noise, settings["dims"], settings["values"], settings["traversal"],
