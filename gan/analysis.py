@@ -35,6 +35,7 @@ from gan.latent import (
     set_number,
 )
 from gan.report import write_report
+from gan.training import is_training_run
 
 MAX_LATENT_VALUE = 1e6  # far beyond the lab's 100; much larger values overflow the networks' float32
 
@@ -65,14 +66,6 @@ def latest_checkpoint() -> Path:
     if not found:
         raise UserError("ckpt=latest: no run with checkpoints/last.ckpt under outputs/ or multirun/ in this folder")
     return max(found, key=lambda path: path.stat().st_mtime)
-
-
-RUN_MARKERS = (".hydra", "checkpoints", "samples", "tensorboard")  # what train.py writes, any callback left out
-
-
-def is_training_run(folder: Path) -> bool:
-    """Whether ``folder`` is a training run's folder (train.py left one of its subfolders there)."""
-    return any((folder / marker).is_dir() for marker in RUN_MARKERS)
 
 
 def resolve_checkpoint(ckpt: str) -> tuple[Path, Path]:

@@ -48,16 +48,31 @@ def check_group_overrides(arguments: list[str]) -> None:
             raise UserError(f"{argument}: {group} must be one of {choices}{leave_out}")
 
 
+RUN_MARKERS = (".hydra", "checkpoints", "samples", "tensorboard")  # what train.py writes, any callback left out
+
+
+def is_training_run(folder: str | Path) -> bool:
+    """Whether ``folder`` is a training run's folder (train.py left one of its subfolders there)."""
+    return any((Path(folder) / marker).is_dir() for marker in RUN_MARKERS)
+
+
 class OutputDirCheck(HydraCallback):
-    """Stops with one line, before Hydra writes anything, when the run or sweep folder cannot be written, or a
-    resume would be refused (so a refused resume leaves nothing in the run folder)."""
+    """Stops with one line, before Hydra writes anything, when the run or sweep folder cannot be written, already
+    holds runs that a new one would write over, or a resume would be refused (so a refused resume leaves nothing in
+    the run folder)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         with exit_on_user_error():
             check_checkpoint_options(config)
+            run_dir = config.hydra.run.dir
             if config.resume:
                 self._check_resumable(config)
-            require_writable_folder("output folder", config.hydra.run.dir)
+            elif is_training_run(run_dir):
+                raise UserError(
+                    f"the run folder {run_dir} already holds a run, whose checkpoints a new run would replace;"
+                    f" continue it with resume={run_dir}, or start in another folder (hydra.run.dir=FOLDER)"
+                )
+            require_writable_folder("output folder", run_dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         with exit_on_user_error():
@@ -68,7 +83,13 @@ class OutputDirCheck(HydraCallback):
                         " a sweep's jobs can start from a checkpoint with ckpt_path=FILE"
                     )
             check_checkpoint_options(config)  # an empty value, given once for every job
-            require_writable_folder("output folder", config.hydra.sweep.dir)
+            sweep_dir = Path(config.hydra.sweep.dir)
+            if sweep_dir.is_dir() and any(is_training_run(job_dir) for job_dir in sweep_dir.iterdir()):
+                raise UserError(
+                    f"the sweep folder {sweep_dir} already holds the runs of a sweep, which this one would replace;"
+                    " start in another folder (hydra.sweep.dir=FOLDER)"
+                )
+            require_writable_folder("output folder", sweep_dir)
 
     @staticmethod
     def _check_resumable(config: DictConfig) -> None:

@@ -178,3 +178,29 @@ def test_a_sweep_refuses_resume_before_anything_is_written(override: str, messag
     assert result.stderr.strip().startswith("error: ") and message in result.stderr.strip().splitlines()[-1]
     assert not sweep_dir.exists()
     assert not list((places["mlp_run"] / ".hydra").glob("resume_*"))
+
+
+def test_a_new_run_never_writes_over_a_runs_folder(places, tmp_path) -> None:
+    run_dir = places["mlp_run"]
+    before = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+    base = [arg for arg in tiny_train_args(places["data"], tmp_path) if not arg.startswith("hydra.run.dir")]
+    result = run_script(*base, f"hydra.run.dir={run_dir}")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: the run folder {run_dir} already holds a run, whose checkpoints a new run would replace;"
+        f" continue it with resume={run_dir}, or start in another folder (hydra.run.dir=FOLDER)"
+    )
+    assert {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()} == before
+
+
+def test_a_new_sweep_never_writes_over_a_sweeps_runs(places, tmp_path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    (sweep_dir / "0" / "checkpoints").mkdir(parents=True)
+    base = [arg for arg in tiny_train_args(places["data"], tmp_path) if not arg.startswith("hydra.run.dir")]
+    result = run_script(base[0], "-m", *base[1:], "seed=0,1", f"hydra.sweep.dir={sweep_dir}")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: the sweep folder {sweep_dir} already holds the runs of a sweep, which this one would replace;"
+        " start in another folder (hydra.sweep.dir=FOLDER)"
+    )
+    assert sorted(path.name for path in sweep_dir.rglob("*")) == ["0", "checkpoints"]
