@@ -29,11 +29,15 @@ def whole_epochs(checkpoint: dict[str, Any]) -> int:
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a ``.ckpt`` file of this project into CPU memory, or raise a UserError that says what is wrong with it."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give a .ckpt file (a run keeps its own in checkpoints/)")
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
         # our own checkpoints hold the networks' Hydra configs, which weights_only loading refuses
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except (ImportError, AttributeError) as error:  # it pickles classes of code that is not here
+        raise UserError(f"{path} is not a checkpoint of this project: {first_line(error)}") from error
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
         raise UserError(f"corrupt or unreadable checkpoint {path}: {first_line(error)}") from error
     if not isinstance(checkpoint, dict) or "gan_format" not in checkpoint:

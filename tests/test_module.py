@@ -2,6 +2,7 @@
 
 import re
 import sys
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,6 +139,22 @@ def test_a_checkpoint_without_generator_weights_gets_the_whole_reason(tmp_path: 
         "checkpoint holds no generator this code can rebuild: Error(s) in loading state_dict for Generator: Missing"
     )
     assert "\n" not in str(error.value)
+
+
+def test_load_generator_of_a_folder_or_another_projects_checkpoint_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(UserError, match=f"^{re.escape(str(tmp_path))} is a folder; give a .ckpt file"):
+        gan.load_generator(tmp_path)
+    other_project = types.ModuleType("other_project")  # a checkpoint that pickles another project's class
+    other_project.Model = type("Model", (), {"__module__": "other_project"})
+    monkeypatch.setitem(sys.modules, "other_project", other_project)
+    torch.save({"model": other_project.Model()}, tmp_path / "other.ckpt")
+    monkeypatch.delitem(sys.modules, "other_project")
+    with pytest.raises(
+        UserError, match="other.ckpt is not a checkpoint of this project: No module named 'other_project'"
+    ):
+        gan.load_generator(tmp_path / "other.ckpt")
 
 
 class Unpicklable:
