@@ -118,7 +118,8 @@ def check_latent_config(latent: DictConfig, latent_dim: int, num_sefa: int) -> d
     values = _numbers("latent.values", latent["values"], "[1,10,100]", most=MAX_LATENT_VALUE)
     limits = {
         "num_images": (2, 64),
-        "random_directions": (1, 1000),  # memory and time: each direction moves every noise vector once per value
+        # at least 20, for a 5th to 95th percentile; at most 1000 (each moves every noise vector once per value)
+        "random_directions": (20, 1000),
         "sefa_directions": (1, num_sefa),
         "seed": (0, MAX_SEED),
     }

@@ -126,11 +126,19 @@ TEXT = {
             " {share:.0%} of a number's weight column lies in these {count} directions ({chosen}), and they explain"
             " R² = {r2:.2f} of the differences in column size between the numbers."
         ),
+        "sefa_one": (
+            "The top singular direction of the first layer's weight carries {energy:.0%} of its energy (an even"
+            " spread would give {even:.0%}). A step of +1 along it changes the images by {sefa_top:.4f}, {times:.1f}"
+            " times the most sensitive single number ({number_top:.4f}). On average {share:.0%} of a number's weight"
+            " column lies in this direction ({chosen}), and it explains R² = {r2:.2f} of the differences in column"
+            " size between the numbers."
+        ),
         "h_summary": "## Summary",
         "summary_value": "- **{value:g}**: {effect}; {rows}.",
         "figure_traversal": "Each chosen number swept over {values} (image 0):",
         "figure_traversal_one": "The chosen number swept over {values} (image 0):",
         "figure_sefa": "The top {count} SeFa directions swept the same way:",
+        "figure_sefa_one": "The top SeFa direction swept the same way:",
     },
     "zh": {
         "title": "# Fashion-MNIST GAN 的隐变量:每个随机数的作用",
@@ -401,7 +409,7 @@ def _all_numbers_paragraph(metrics: dict[str, Any], text: dict[str, str]) -> str
 def _sefa_paragraph(metrics: dict[str, Any], text: dict[str, str]) -> str:
     sefa = metrics["sefa"]
     chosen = ", ".join(f"z[{dim}]: {share:.0%}" for dim, share in sefa["column_share"].items())
-    return text["sefa"].format(
+    return _say(text, "sefa", sefa["count"]).format(
         count=sefa["count"],
         energy=sefa["energy_share"],
         even=sefa["count"] / len(sefa["singular_values"]),
@@ -464,7 +472,8 @@ def build_report(metrics: dict[str, Any], models_text: str, figures: list[str], 
     parts.append("\n".join(number_rows))
     parts += [text["h_all"].format(latent_dim=metrics["latent_dim"]), _all_numbers_paragraph(metrics, text)]
     parts += [text["h_sefa"], _sefa_paragraph(metrics, text)]
-    parts += [text["figure_sefa"].format(count=metrics["sefa"]["count"]), "![sefa](sefa.png)"]
+    sefa_count = metrics["sefa"]["count"]
+    parts += [_say(text, "figure_sefa", sefa_count).format(count=sefa_count), "![sefa](sefa.png)"]
     parts += [text["h_summary"], "\n".join(summary)]
     return "\n\n".join(parts) + "\n"
 

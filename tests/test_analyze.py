@@ -238,6 +238,13 @@ def test_report_says_from_where_the_traversal_is_visible(changes: list[float], w
     assert wording in build_report(metrics, "", [], False, "en")
 
 
+def test_report_of_one_sefa_direction_is_singular() -> None:
+    report = build_report(block_metrics([0], [1.0]), "", [], False, "en")  # block_metrics studies 1 SeFa direction
+    assert "The top singular direction of the first layer's weight carries" in report
+    assert "lies in this direction" in report and "The top SeFa direction swept the same way:" in report
+    assert "top 1 " not in report and "these 1 " not in report
+
+
 def test_report_compares_with_random_directions_as_printed() -> None:
     metrics = block_metrics([0], [1.0])
     metrics["study"][0]["change"] = 0.1004  # printed 0.100, as the random directions' 95th percentile
@@ -333,7 +340,8 @@ BAD_INPUTS = [
     ("latent.num_images=1", "latent.num_images must be an integer from 2 to 64, got 1"),
     ("latent.num_images=100000", "latent.num_images must be an integer from 2 to 64, got 100000"),
     ("latent.sefa_directions=1000", "latent.sefa_directions must be an integer from 1 to 100, got 1000"),
-    ("latent.random_directions=1000000", "latent.random_directions must be an integer from 1 to 1000, got 1000000"),
+    ("latent.random_directions=1000000", "latent.random_directions must be an integer from 20 to 1000, got 1000000"),
+    ("latent.random_directions=1", "latent.random_directions must be an integer from 20 to 1000, got 1"),
     ("latent.values=[1e39]", "latent.values: 1e+39 is outside [-1e+06, 1e+06]"),
     ("latent.traversal=[-1e7,0]", "latent.traversal: -10000000.0 is outside [-1e+06, 1e+06]"),
     ("out_dir={run}", "is a training run's folder, whose loss_curve.png and models.txt the study would replace"),
