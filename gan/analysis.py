@@ -372,7 +372,7 @@ def check_options(cfg: DictConfig) -> None:
         raise UserError(f"report.lang must be en or zh, got {cfg.report.lang!r}")
     if require_bool("classes.enabled", cfg.classes.enabled):
         for name in ("data_root", "system_dir"):
-            if not isinstance(cfg.classes[name], str):
+            if not isinstance(cfg.classes[name], str) or not cfg.classes[name].strip():
                 raise UserError(f"classes.{name} must be a folder path, got {cfg.classes[name]!r}")
     if cfg.ckpt is None or not str(cfg.ckpt).strip():
         given = "not given" if cfg.ckpt is None else f"empty ({cfg.ckpt!r})"

@@ -22,6 +22,7 @@ from gan.errors import DivergenceError, UserError, require_int
 from gan.metrics import QualityMeter, check_features, measures_after
 
 METRICS_NOISE_SEED = 0  # every measurement of every run generates its images from the same noise
+MAX_METRIC_SAMPLES = 100_000  # 314 MB of generated images in memory at once
 
 
 def _tensorboard(trainer: Trainer):
@@ -79,7 +80,7 @@ class ImageQuality(Callback):
     ) -> None:
         check_features(features)
         self.every_n_epochs = require_int("metrics.every_n_epochs", every_n_epochs, least=0)
-        self.num_samples = require_int("metrics.num_samples", num_samples, least=2)
+        self.num_samples = require_int("metrics.num_samples", num_samples, least=2, most=MAX_METRIC_SAMPLES)
         self.features = features
         self.path = Path(output_dir) / "metrics.csv"
         self.meter: QualityMeter | None = None

@@ -109,6 +109,8 @@ class FashionMNISTDataModule(LightningDataModule):
         on_device: bool = False,
     ) -> None:
         super().__init__()
+        if not str(root).strip():  # an unset shell variable: not the current folder
+            raise UserError("data.root is empty; give the folder that holds (or will hold) FashionMNIST/raw")
         require_int("data.batch_size", batch_size, least=2)  # BatchNorm in training needs two images
         require_int("data.num_workers", num_workers, least=0)
         for name, value in (("download", download), ("pin_memory", pin_memory), ("on_device", on_device)):

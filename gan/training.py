@@ -10,7 +10,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback as HydraCallback
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from pytorch_lightning import Callback, LightningDataModule, Trainer, seed_everything
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
@@ -193,7 +193,18 @@ def check_config(cfg: DictConfig) -> None:
     require_int("seed", cfg.seed, least=0, most=MAX_SEED)
     if cfg.trainer.precision not in PRECISIONS:
         raise UserError(f"trainer.precision must be one of {', '.join(PRECISIONS)}, got {cfg.trainer.precision!r}")
+    max_steps = cfg.trainer.get("max_steps", -1)
+    if max_steps != -1 and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
+        raise UserError(
+            f"trainer.max_steps must be -1 (no limit) or a positive integer (optimiser steps, two a batch),"
+            f" got {max_steps!r}"
+        )
     devices, strategy = cfg.trainer.devices, str(cfg.trainer.get("strategy", "auto"))
+    if not _is_devices(devices):
+        raise UserError(
+            f"trainer.devices must be a positive number of devices, -1 (all), auto or a list of device indices,"
+            f" got {devices!r}"
+        )
     if devices not in (1, "1", [0], "auto") and "ddp" not in strategy:
         raise UserError(
             f"trainer.devices={devices} runs one process per device, which needs hardware=ddp (DDP that allows each"
@@ -204,6 +215,17 @@ def check_config(cfg: DictConfig) -> None:
     limit = cfg.trainer.get("limit_train_batches")
     if limit is not None and not (isinstance(limit, int | float) and not isinstance(limit, bool) and limit > 0):
         raise UserError(f"trainer.limit_train_batches must be a positive number (batches or a fraction), got {limit!r}")
+
+
+def _is_devices(devices: Any) -> bool:
+    """Whether ``devices`` is a Lightning ``devices`` setting: a count (-1: all), "auto" or a list of indices."""
+    if isinstance(devices, str):
+        return devices == "auto" or devices.lstrip("-").isdigit() and _is_devices(int(devices))
+    if isinstance(devices, ListConfig | list):
+        return len(devices) > 0 and all(
+            isinstance(index, int) and not isinstance(index, bool) and index >= 0 for index in devices
+        )
+    return isinstance(devices, int) and not isinstance(devices, bool) and (devices >= 1 or devices == -1)
 
 
 def hide_cuda_without_gpu(cfg: DictConfig) -> None:

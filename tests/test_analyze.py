@@ -394,9 +394,10 @@ def test_a_sweep_is_refused_before_anything_is_written(trained_run: Path, tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
-def test_class_data_folder_must_be_a_path(trained_run: Path, tmp_path: Path) -> None:
-    overrides = ["classes.enabled=true", "classes.data_root=null", f"out_dir={tmp_path}"]
-    with pytest.raises(UserError, match=re.escape("classes.data_root must be a folder path, got None")):
+@pytest.mark.parametrize(("value", "shown"), [("null", "None"), ("''", "''")])
+def test_class_data_folder_must_be_a_path(value: str, shown: str, trained_run: Path, tmp_path: Path) -> None:
+    overrides = ["classes.enabled=true", f"classes.data_root={value}", f"out_dir={tmp_path}"]
+    with pytest.raises(UserError, match=re.escape(f"classes.data_root must be a folder path, got {shown}")):
         analyze(compose_analyze(f"ckpt={trained_run}", *overrides))
 
 
