@@ -56,6 +56,11 @@ def is_training_run(folder: str | Path) -> bool:
     return any((Path(folder) / marker).is_dir() for marker in RUN_MARKERS)
 
 
+def _is_ddp_child() -> bool:
+    """Whether this process is one that Lightning's DDP started, in the run folder of the process that started it."""
+    return os.environ.get("LOCAL_RANK", "0") != "0"
+
+
 class OutputDirCheck(HydraCallback):
     """Stops with one line, before Hydra writes anything, when the run or sweep folder cannot be written, already
     holds runs that a new one would write over, or a resume would be refused (so a refused resume leaves nothing in
@@ -67,7 +72,7 @@ class OutputDirCheck(HydraCallback):
             run_dir = config.hydra.run.dir
             if config.resume:
                 self._check_resumable(config)
-            elif is_training_run(run_dir):
+            elif is_training_run(run_dir) and not _is_ddp_child():
                 raise UserError(
                     f"the run folder {run_dir} already holds a run, whose checkpoints a new run would replace;"
                     f" continue it with resume={run_dir}, or start in another folder (hydra.run.dir=FOLDER)"
