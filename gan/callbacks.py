@@ -32,19 +32,30 @@ def _tensorboard(trainer: Trainer):
 
 
 class ModelText(Callback):
-    """Prints ``print(G)`` and ``print(D)`` at the start, writes them to ``models.txt`` and TensorBoard."""
+    """Prints ``print(G)`` and ``print(D)`` as training starts, writes them to ``models.txt`` and TensorBoard."""
 
     def __init__(self, output_dir: str) -> None:
         self.path = Path(output_dir) / "models.txt"
 
     @rank_zero_only
-    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:  # after every check of the run
         text = f"{pl_module.generator}\n{pl_module.discriminator}\n"
         print(text, end="")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(text)
         if (writer := _tensorboard(trainer)) is not None:
             writer.add_text("models", f"```\n{text}```", global_step=0)
+
+
+class LogConfig(Callback):
+    """Logs the run's whole config as TensorBoard's hyper-parameters as training starts (a refused run logs none)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        for logger in trainer.loggers:
+            logger.log_hyperparams(self.config)
 
 
 class SampleGrid(Callback):

@@ -169,7 +169,7 @@ class GAN(LightningModule):
             raise UserError(f"model.r1_gamma must be 0 (off) or positive, got {r1_gamma!r}")
         if not 0.0 <= ema_decay < 1.0:
             raise UserError(f"model.ema_decay must be in [0, 1) (0 turns the average off), got {ema_decay!r}")
-        self.save_hyperparameters(logger=False)  # gan.training.build logs the whole config once
+        self.save_hyperparameters(logger=False)  # gan.callbacks.LogConfig logs the whole config
         self.automatic_optimization = False
         self.generator: nn.Module = instantiate(generator)
         self.discriminator: nn.Module = instantiate(discriminator)

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from pytorch_lightning import Callback, LightningDataModule, Trainer, seed_everything
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
+from gan.callbacks import LogConfig
 from gan.checkpoint import model_name, read_checkpoint, whole_epochs
 from gan.errors import MAX_SEED, UserError, exit_on_user_error, first_line, require_int, require_writable_folder
 from gan.module import GAN
@@ -266,9 +267,9 @@ def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[Lightn
         _instantiate(f"callbacks.{name}", callback) for name, callback in cfg.callbacks.items() if callback is not None
     ] + list(extra_callbacks)
     logger = _instantiate("logger", cfg.logger) if cfg.get("logger") else False  # ~logger: no TensorBoard
-    trainer = _instantiate("trainer", cfg.trainer, callbacks=callbacks, logger=logger)
     if logger:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        callbacks.append(LogConfig(OmegaConf.to_container(cfg, resolve=True)))
+    trainer = _instantiate("trainer", cfg.trainer, callbacks=callbacks, logger=logger)
     return datamodule, model, trainer
 
 

@@ -165,6 +165,11 @@ def test_bad_input_gives_one_clear_line(case: str, overrides: list[str], expecte
         last_line = result.stderr.strip().splitlines()[-1]
         assert last_line.startswith("error: ") and all(text in last_line for text in expected)
     assert not list((places["mlp_run"] / ".hydra").glob("resume_*"))  # a refused resume writes nothing there
+    run_dir = tmp_path / "run"
+    if run_dir.exists():  # a refused new run writes no models.txt and logs no hyper-parameters (no HPARAMS row)
+        assert not (run_dir / "models.txt").exists()
+        for events_file in run_dir.glob("tensorboard/**/events.out.tfevents.*"):
+            assert b"_hparams_" not in events_file.read_bytes()
 
 
 SWEEP_REFUSALS = [
