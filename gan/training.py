@@ -2,6 +2,7 @@
 
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,39 @@ def is_training_run(folder: str | Path) -> bool:
     return any((Path(folder) / marker).is_dir() for marker in RUN_MARKERS)
 
 
-def _is_ddp_child() -> bool:
-    """Whether this process is one that Lightning's DDP started, in the run folder of the process that started it."""
-    return os.environ.get("LOCAL_RANK", "0") != "0"
+SWEEP_RECORD = "multirun.yaml"  # Hydra's record of a sweep, in its folder
+
+
+def _created(make: Callable[[], Any]) -> bool:
+    """Whether ``make()`` created its file or folder, which fails when it exists. Creating is atomic: of two runs
+    started in the same second, one creates it."""
+    try:
+        make()
+    except FileExistsError:
+        return False
+    return True
+
+
+def claim_run_folder(run_dir: Path) -> None:
+    """Make a new run's ``.hydra`` record folder in ``run_dir``, refusing a folder that holds a run (or that another
+    run, started in the same second, has just claimed)."""
+    if (run_dir / "checkpoints" / "last.ckpt").is_file():
+        raise UserError(
+            f"the run folder {run_dir} already holds a run, whose checkpoints a new run would replace;"
+            f" continue it with resume={run_dir}, or start in another folder (hydra.run.dir=FOLDER)"
+        )
+    if is_training_run(run_dir) or not _created((run_dir / ".hydra").mkdir):
+        raise UserError(
+            f"the run folder {run_dir} already holds a run without a last checkpoint (one refused or stopped before"
+            " its first checkpoint, or one still in its first epoch); start in another folder (hydra.run.dir=FOLDER),"
+            " or, if no run uses it, remove the .hydra/ and tensorboard/ that train.py left there"
+        )
+
+
+def _is_ddp_child(config: DictConfig) -> bool:
+    """Whether Lightning's DDP started this process, in the run folder of the process that started it (with
+    ``LOCAL_RANK`` set and no record folder of its own)."""
+    return os.environ.get("LOCAL_RANK", "0") != "0" and config.hydra.output_subdir is None
 
 
 class OutputDirCheck(HydraCallback):
@@ -70,15 +101,12 @@ class OutputDirCheck(HydraCallback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         with exit_on_user_error():
             check_checkpoint_options(config)
-            run_dir = config.hydra.run.dir
+            run_dir = Path(config.hydra.run.dir)
             if config.resume:
-                self._check_resumable(config)
-            elif is_training_run(run_dir) and not _is_ddp_child():
-                raise UserError(
-                    f"the run folder {run_dir} already holds a run, whose checkpoints a new run would replace;"
-                    f" continue it with resume={run_dir}, or start in another folder (hydra.run.dir=FOLDER)"
-                )
+                self._check_resumable(config, run_dir)
             require_writable_folder("output folder", run_dir)
+            if not config.resume and not _is_ddp_child(config):
+                claim_run_folder(run_dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         with exit_on_user_error():
@@ -89,18 +117,24 @@ class OutputDirCheck(HydraCallback):
                         " a sweep's jobs can start from a checkpoint with ckpt_path=FILE"
                     )
             check_checkpoint_options(config)  # an empty value, given once for every job
-            sweep_dir = Path(config.hydra.sweep.dir)
-            if sweep_dir.is_dir() and any(is_training_run(job_dir) for job_dir in sweep_dir.iterdir()):
+            sweep_dir = require_writable_folder("output folder", config.hydra.sweep.dir)
+            record = sweep_dir / SWEEP_RECORD  # Hydra writes it next, over the empty file made here
+            holds_runs = any(is_training_run(job_dir) for job_dir in sweep_dir.iterdir())
+            if holds_runs or not _created(lambda: os.close(os.open(record, os.O_CREAT | os.O_EXCL | os.O_WRONLY))):
                 raise UserError(
-                    f"the sweep folder {sweep_dir} already holds the runs of a sweep, which this one would replace;"
+                    f"the sweep folder {sweep_dir} already holds a sweep, whose runs this one would replace;"
                     " start in another folder (hydra.sweep.dir=FOLDER)"
                 )
-            require_writable_folder("output folder", sweep_dir)
 
     @staticmethod
-    def _check_resumable(config: DictConfig) -> None:
-        """``resume=`` must name a run folder whose last checkpoint this run can continue."""
+    def _check_resumable(config: DictConfig, run_dir: Path) -> None:
+        """``resume=`` must name a run folder whose last checkpoint this run can continue, in that folder."""
         run = Path(config.resume)
+        if run_dir.resolve() != run.resolve():
+            raise UserError(
+                f"resume continues {run} in its own folder, not in hydra.run.dir={run_dir}; leave hydra.run.dir out,"
+                f" or start a new run there from the checkpoint with ckpt_path={run / 'checkpoints' / 'last.ckpt'}"
+            )
         if run.is_file():
             raise UserError(f"resume takes a run folder, got the file {run}; continue from a file with ckpt_path={run}")
         if not (run / "checkpoints" / "last.ckpt").is_file():

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from gan.errors import UserError
+from gan.training import claim_run_folder
 from tests.conftest import run_script, tiny_train_args, write_fake_fmnist
 
 BAD_INPUTS = [
@@ -85,6 +87,11 @@ BAD_INPUTS = [
     ("resume a finished run", ["resume={mlp_run}", "trainer.max_epochs=1"], ["has trained 1 epochs", "nothing to"]),
     ("resume a checkpoint file", ["resume={mlp_ckpt}"], ["resume takes a run folder, got the file", "ckpt_path="]),
     ("checkpoint path of a folder", ["ckpt_path={mlp_run}"], ["ckpt_path takes a .ckpt file, got the folder"]),
+    (
+        "resume in another folder",
+        ["resume={mlp_run}", "trainer.max_epochs=3", "hydra.run.dir={tmp}/elsewhere"],
+        ["resume continues", "in its own folder, not in hydra.run.dir=", "ckpt_path="],
+    ),
     ("resume and ckpt_path", ["resume={mlp_run}", "ckpt_path={mlp_ckpt}"], ["either resume=RUN_FOLDER or ckpt_path"]),
     ("empty resume", ["resume="], ["resume is empty; give a run folder, or leave resume out"]),
     ("empty checkpoint path", ["ckpt_path=''"], ["ckpt_path is empty; give a .ckpt file"]),
@@ -153,7 +160,7 @@ def test_bad_input_gives_one_clear_line(case: str, overrides: list[str], expecte
     if case.endswith("without a gpu") and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     args = [override.format(**places) for override in overrides]
-    if not any(arg.startswith("hydra.run.dir") for arg in args):
+    if not any(arg.startswith(("hydra.run.dir", "resume=")) for arg in args):  # a resume runs in its own folder
         args.append(f"hydra.run.dir={tmp_path / 'run'}")
     base = [arg for arg in tiny_train_args(places["data"], tmp_path) if not arg.startswith("hydra.run.dir")]
     result = run_script(*base, *args)
@@ -211,7 +218,27 @@ def test_a_new_sweep_never_writes_over_a_sweeps_runs(places, tmp_path) -> None:
     result = run_script(base[0], "-m", *base[1:], "seed=0,1", f"hydra.sweep.dir={sweep_dir}")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        f"error: the sweep folder {sweep_dir} already holds the runs of a sweep, which this one would replace;"
+        f"error: the sweep folder {sweep_dir} already holds a sweep, whose runs this one would replace;"
         " start in another folder (hydra.sweep.dir=FOLDER)"
     )
     assert sorted(path.name for path in sweep_dir.rglob("*")) == ["0", "checkpoints"]
+
+
+def test_a_folder_that_a_run_has_claimed_is_refused_to_the_next(tmp_path: Path) -> None:
+    """Two runs started in the same second: the first makes the folder's .hydra (atomically), the second is refused."""
+    (tmp_path / "notes.txt").write_text("a user's file")  # a folder of the user's own is no run
+    claim_run_folder(tmp_path)
+    assert (tmp_path / ".hydra").is_dir()
+    with pytest.raises(UserError, match="already holds a run without a last checkpoint"):
+        claim_run_folder(tmp_path)
+
+
+def test_a_sweep_folder_that_held_a_sweep_is_refused(places, tmp_path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    (sweep_dir / "multirun.yaml").write_text("hydra: {}")  # an earlier sweep, its runs in subfolders of their own
+    base = [arg for arg in tiny_train_args(places["data"], tmp_path) if not arg.startswith("hydra.run.dir")]
+    result = run_script(base[0], "-m", *base[1:], "seed=0,1", f"hydra.sweep.dir={sweep_dir}")
+    assert result.returncode == 1
+    assert "already holds a sweep, whose runs this one would replace" in result.stderr.strip().splitlines()[-1]
+    assert sorted(path.name for path in sweep_dir.iterdir()) == ["multirun.yaml"]
