@@ -91,7 +91,13 @@ class ImageQuality(Callback):
     ) -> None:
         check_features(features)
         self.every_n_epochs = require_int("metrics.every_n_epochs", every_n_epochs, least=0)
-        self.num_samples = require_int("metrics.num_samples", num_samples, least=2, most=MAX_METRIC_SAMPLES)
+        is_count = isinstance(num_samples, int) and not isinstance(num_samples, bool)
+        if not (is_count and 2 <= num_samples <= MAX_METRIC_SAMPLES):
+            raise UserError(  # the least is checked against the test split at the start: 1,000 with the real one
+                f"metrics.num_samples must be an integer from KID's subset size (1000) to {MAX_METRIC_SAMPLES},"
+                f" got {num_samples!r}"
+            )
+        self.num_samples = num_samples
         self.features = features
         self.path = Path(output_dir) / "metrics.csv"
         self.meter: QualityMeter | None = None

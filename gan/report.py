@@ -232,11 +232,17 @@ TEXT = {
             "的权重列有 {share:.0%} 落在这 {count} 个方向上({chosen}),它们解释了各随机数权重列大小差异的"
             " R² = {r2:.2f}。"
         ),
+        "sefa_one": (
+            "第一层权重的第一个奇异方向占其能量的 {energy:.0%}(均匀分布时为 {even:.0%})。沿这个方向走 +1"
+            " 使图像变化 {sefa_top:.4f},是最敏感的单个随机数({number_top:.4f})的 {times:.1f} 倍。平均而言,一个随机数"
+            "的权重列有 {share:.0%} 落在这个方向上({chosen}),它解释了各随机数权重列大小差异的 R² = {r2:.2f}。"
+        ),
         "h_summary": "## 总结",
         "summary_value": "- **{value:g}**:{effect};{rows}。",
         "figure_traversal": "每个所选随机数取遍 {values}(第 0 张图):",
         "figure_traversal_one": "所选随机数取遍 {values}(第 0 张图):",
         "figure_sefa": "前 {count} 个 SeFa 方向,同样取遍:",
+        "figure_sefa_one": "第一个 SeFa 方向,同样取遍:",
     },
 }
 

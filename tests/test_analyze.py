@@ -243,6 +243,8 @@ def test_report_of_one_sefa_direction_is_singular() -> None:
     assert "The top singular direction of the first layer's weight carries" in report
     assert "lies in this direction" in report and "The top SeFa direction swept the same way:" in report
     assert "top 1 " not in report and "these 1 " not in report
+    zh_report = build_report(block_metrics([0], [1.0]), "", [], False, "zh")
+    assert "第一层权重的第一个奇异方向" in zh_report and "第一个 SeFa 方向" in zh_report and "前 1 个" not in zh_report
 
 
 def test_report_compares_with_random_directions_as_printed() -> None:
