@@ -3,6 +3,7 @@
 import os
 import signal
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,7 @@ class OutputDirCheck(HydraCallback):
             sweep_dir = require_writable_folder("output folder", config.hydra.sweep.dir)
             record = sweep_dir / SWEEP_RECORD  # Hydra writes it next, over the empty file made here
             holds_runs = any(is_training_run(job_dir) for job_dir in sweep_dir.iterdir())
-            if holds_runs or not _created(lambda: os.close(os.open(record, os.O_CREAT | os.O_EXCL | os.O_WRONLY))):
+            if holds_runs or not _created(partial(record.touch, exist_ok=False)):
                 raise UserError(
                     f"the sweep folder {sweep_dir} already holds a sweep, whose runs this one would replace;"
                     " start in another folder (hydra.sweep.dir=FOLDER)"
