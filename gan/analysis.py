@@ -307,7 +307,9 @@ def add_classes(study: Study, settings: dict[str, Any], classes: DictConfig) -> 
 
     Without the data to train the classifier on, the class column is left out, with the reason in metrics.json.
     """
-    datamodule = FashionMNISTDataModule(root=classes.data_root, system_dir=classes.system_dir, download=False)
+    datamodule = FashionMNISTDataModule(
+        root=classes.data_root, system_dir=classes.system_dir, download=False, root_option="classes.data_root"
+    )
     try:
         classifier = load_classifier(datamodule)
     except UserError as error:

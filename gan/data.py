@@ -41,8 +41,9 @@ def check_idx_file(path: Path, magic: int, item_size: int) -> int:
     return count
 
 
-def _decompress(source: Path, target: Path) -> None:
-    """Write ``source`` (gzipped or not) to ``target`` through a temporary file, so no half file is left."""
+def _decompress(source: Path, target: Path, root_option: str) -> None:
+    """Write ``source`` (gzipped or not) to ``target`` through a temporary file, so no half file is left; a failure
+    to write names ``root_option``, the setting of the data folder."""
     partial = target.with_name(target.name + ".partial")
     opener = gzip.open if source.suffix == ".gz" else open
     try:
@@ -53,7 +54,7 @@ def _decompress(source: Path, target: Path) -> None:
         raise UserError(f"corrupt Fashion-MNIST file {source}: {error}") from error
     except OSError as error:
         partial.unlink(missing_ok=True)
-        raise UserError(f"cannot write {target}: {error.strerror}; set data.root to a writable folder") from error
+        raise UserError(f"cannot write {target}: {error.strerror}; set {root_option} to a writable folder") from error
     os.replace(partial, target)
 
 
@@ -107,15 +108,17 @@ class FashionMNISTDataModule(LightningDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         on_device: bool = False,
+        root_option: str = "data.root",  # the setting that gives root, named in messages
     ) -> None:
         super().__init__()
         if not str(root).strip():  # an unset shell variable: not the current folder
-            raise UserError("data.root is empty; give the folder that holds (or will hold) FashionMNIST/raw")
+            raise UserError(f"{root_option} is empty; give the folder that holds (or will hold) FashionMNIST/raw")
         require_int("data.batch_size", batch_size, least=2)  # BatchNorm in training needs two images
         require_int("data.num_workers", num_workers, least=0)
         for name, value in (("download", download), ("pin_memory", pin_memory), ("on_device", on_device)):
             require_bool(f"data.{name}", value)
         self.root = Path(root).expanduser()
+        self.root_option = root_option
         self.system_dir = Path(system_dir).expanduser()
         self.batch_size = batch_size
         self.download = download
@@ -148,9 +151,9 @@ class FashionMNISTDataModule(LightningDataModule):
                 self.raw_dir.mkdir(parents=True, exist_ok=True)
             except OSError as error:
                 raise UserError(
-                    f"cannot create {self.raw_dir}: {error.strerror}; set data.root to a writable folder"
+                    f"cannot create {self.raw_dir}: {error.strerror}; set {self.root_option} to a writable folder"
                 ) from error
-            _decompress(source, target)
+            _decompress(source, target, self.root_option)
         return True
 
     def _download(self) -> None:

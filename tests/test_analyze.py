@@ -448,3 +448,15 @@ def test_class_column_is_left_out_without_data(trained_run: Path, tmp_path: Path
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert "Fashion-MNIST not found" in metrics["classes_left_out"] and "base_classes" not in metrics
     assert "changed class" not in (tmp_path / "report.md").read_text()
+
+
+def test_class_column_left_out_names_the_setting_of_its_data_folder(trained_run: Path, tmp_path: Path) -> None:
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    raw_files = trained_run.parent / "data" / "FashionMNIST" / "raw"  # the data's files, found as in Debian's folder
+    analyze(compose_analyze(
+        f"ckpt={trained_run}", f"out_dir={tmp_path / 'study'}", "classes.enabled=true",
+        f"classes.data_root={a_file}", f"classes.system_dir={raw_files}",
+    ))  # fmt: skip
+    reason = json.loads((tmp_path / "study" / "metrics.json").read_text())["classes_left_out"]
+    assert reason.startswith("cannot create") and reason.endswith("set classes.data_root to a writable folder")
