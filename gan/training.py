@@ -72,10 +72,15 @@ def _created(make: Callable[[], Any]) -> bool:
     return True
 
 
+def last_checkpoint(run_dir: str | Path) -> Path:
+    """The checkpoint a run folder is continued from (``resume=``)."""
+    return Path(run_dir) / "checkpoints" / "last.ckpt"
+
+
 def claim_run_folder(run_dir: Path) -> None:
     """Make a new run's ``.hydra`` record folder in ``run_dir``, refusing a folder that holds a run (or that another
     run, started in the same second, has just claimed)."""
-    if (run_dir / "checkpoints" / "last.ckpt").is_file():
+    if last_checkpoint(run_dir).is_file():
         raise UserError(
             f"the run folder {run_dir} already holds a run, whose checkpoints a new run would replace;"
             f" continue it with resume={run_dir}, or start in another folder (hydra.run.dir=FOLDER)"
@@ -130,18 +135,16 @@ class OutputDirCheck(HydraCallback):
     @staticmethod
     def _check_resumable(config: DictConfig, run_dir: Path) -> None:
         """``resume=`` must name a run folder whose last checkpoint this run can continue, in that folder."""
-        run = Path(config.resume)
+        run, checkpoint = Path(config.resume), last_checkpoint(config.resume)
         if run_dir.resolve() != run.resolve():
             raise UserError(
                 f"resume continues {run} in its own folder, not in hydra.run.dir={run_dir}; leave hydra.run.dir out,"
-                f" or start a new run there from the checkpoint with ckpt_path={run / 'checkpoints' / 'last.ckpt'}"
+                f" or start a new run there from the checkpoint with ckpt_path={checkpoint}"
             )
         if run.is_file():
             raise UserError(f"resume takes a run folder, got the file {run}; continue from a file with ckpt_path={run}")
-        if not (run / "checkpoints" / "last.ckpt").is_file():
-            raise UserError(
-                f"resume: checkpoint not found: {run / 'checkpoints' / 'last.ckpt'} (resume takes a run folder)"
-            )
+        if not checkpoint.is_file():
+            raise UserError(f"resume: checkpoint not found: {checkpoint} (resume takes a run folder)")
         check_config(config)
         resume_checkpoint(config)
 
@@ -163,7 +166,7 @@ def check_checkpoint_options(cfg: DictConfig) -> None:
 def resume_checkpoint(cfg: DictConfig) -> str | None:
     """The checkpoint to continue from (``resume=RUN`` or ``ckpt_path=FILE``), checked against this run's model."""
     check_checkpoint_options(cfg)
-    path = Path(cfg.resume) / "checkpoints" / "last.ckpt" if cfg.resume else cfg.ckpt_path
+    path = last_checkpoint(cfg.resume) if cfg.resume else cfg.ckpt_path
     if path is None:
         return None
     if Path(path).is_dir():
