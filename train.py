@@ -5,11 +5,10 @@ import traceback
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from gan.errors import UserError, exit_on_user_error
-from gan.training import check_group_overrides, register_resolvers, train
+from gan.training import check_group_overrides, in_sweep, register_resolvers, train
 
 register_resolvers()
 failed_runs: list[str] = []
@@ -17,16 +16,15 @@ failed_runs: list[str] = []
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> None:
-    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         train(cfg)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
-        if not in_sweep:
+        if not in_sweep():
             sys.exit(1)
         failed_runs.append(HydraConfig.get().runtime.output_dir)  # the sweep goes on with the other runs
     except Exception:  # a bug, or the machine (out of memory): its traceback, and a sweep goes on
-        if not in_sweep:
+        if not in_sweep():
             raise
         traceback.print_exc()
         failed_runs.append(HydraConfig.get().runtime.output_dir)

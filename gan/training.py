@@ -1,6 +1,7 @@
 """Builds the data, model, callbacks, logger and trainer from the Hydra config and fits."""
 
 import os
+import shutil
 import signal
 from collections.abc import Callable
 from functools import partial
@@ -8,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback as HydraCallback
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from pytorch_lightning import Callback, LightningDataModule, Trainer, seed_everything
@@ -87,16 +90,29 @@ def claim_run_folder(run_dir: Path) -> None:
         )
     if is_training_run(run_dir) or not _created((run_dir / ".hydra").mkdir):
         raise UserError(
-            f"the run folder {run_dir} already holds a run without a last checkpoint (one refused or stopped before"
-            " its first checkpoint, or one still in its first epoch); start in another folder (hydra.run.dir=FOLDER),"
-            " or, if no run uses it, remove the .hydra/ and tensorboard/ that train.py left there"
+            f"the run folder {run_dir} already holds a run without a last checkpoint (one stopped before its first"
+            " checkpoint, or one still in its first epoch); start in another folder (hydra.run.dir=FOLDER), or, if"
+            " no run uses it, remove the .hydra/ and tensorboard/ that train.py left there"
         )
 
 
-def _is_ddp_child(config: DictConfig) -> bool:
+def release_run_folder(run_dir: Path, log_name: str) -> None:
+    """Remove what a new run refused before training wrote in ``run_dir``, so the folder can be used again: its
+    ``.hydra`` record and ``tensorboard/`` (both refused in a folder that held them), Hydra's log file when empty, and
+    the folder itself when nothing else is left (a folder of the user's own keeps its files)."""
+    for folder in (".hydra", "tensorboard"):
+        shutil.rmtree(run_dir / folder, ignore_errors=True)
+    log_file = run_dir / log_name
+    if log_file.is_file() and log_file.stat().st_size == 0:
+        log_file.unlink()
+    if run_dir.is_dir() and not any(run_dir.iterdir()):
+        run_dir.rmdir()
+
+
+def _is_ddp_child(hydra_config: DictConfig) -> bool:
     """Whether Lightning's DDP started this process, in the run folder of the process that started it (with
     ``LOCAL_RANK`` set and no record folder of its own)."""
-    return os.environ.get("LOCAL_RANK", "0") != "0" and config.hydra.output_subdir is None
+    return os.environ.get("LOCAL_RANK", "0") != "0" and hydra_config.output_subdir is None
 
 
 class OutputDirCheck(HydraCallback):
@@ -111,7 +127,7 @@ class OutputDirCheck(HydraCallback):
             if config.resume:
                 self._check_resumable(config, run_dir)
             require_writable_folder("output folder", run_dir)
-            if not config.resume and not _is_ddp_child(config):
+            if not config.resume and not _is_ddp_child(config.hydra):
                 claim_run_folder(run_dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -311,10 +327,31 @@ def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[Lightn
     return datamodule, model, trainer
 
 
+def in_sweep() -> bool:
+    """Whether this run is a job of a Hydra sweep (``-m``)."""
+    return HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def train(cfg: DictConfig) -> None:
-    """Train the GAN that ``cfg`` describes; every output lands in Hydra's run folder."""
-    ckpt_path = resume_checkpoint(cfg)
-    datamodule, model, trainer = build(cfg)
+    """Train the GAN that ``cfg`` describes; every output lands in Hydra's run folder. A new run refused before
+    training leaves nothing there (:func:`release_run_folder`); a sweep's job leaves its record, which the sweep's
+    list of failed runs points to."""
+    trainer = None
+    try:
+        ckpt_path = resume_checkpoint(cfg)
+        datamodule, model, trainer = build(cfg)
+        fit(trainer, model, datamodule, ckpt_path)
+    except UserError:
+        hydra_config = HydraConfig.get()
+        # epochs started, a checkpoint's included: a run from ckpt_path= refused after loading it keeps its folder
+        started = trainer is not None and trainer.fit_loop.epoch_progress.total.started > 0
+        if not (cfg.resume or started or in_sweep() or _is_ddp_child(hydra_config)):
+            release_run_folder(Path(hydra_config.runtime.output_dir), f"{hydra_config.job.name}.log")
+        raise
+
+
+def fit(trainer: Trainer, model: GAN, datamodule: LightningDataModule, ckpt_path: str | None) -> None:
+    """``trainer.fit``, with the exit status of a stopped run and a trainer setting refused in one line."""
     # our checkpoints hold configs and random states, which weights-only loading refuses; read_checkpoint checked it
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)

@@ -180,11 +180,7 @@ def test_bad_input_gives_one_clear_line(case: str, overrides: list[str], expecte
         last_line = result.stderr.strip().splitlines()[-1]
         assert last_line.startswith("error: ") and all(text in last_line for text in expected)
     assert not list((places["mlp_run"] / ".hydra").glob("resume_*"))  # a refused resume writes nothing there
-    run_dir = tmp_path / "run"
-    if run_dir.exists():  # a refused new run writes no models.txt and logs no hyper-parameters (no HPARAMS row)
-        assert not (run_dir / "models.txt").exists()
-        for events_file in run_dir.glob("tensorboard/**/events.out.tfevents.*"):
-            assert b"_hparams_" not in events_file.read_bytes()
+    assert not (tmp_path / "run").exists()  # a refused new run removes what it wrote, and its folder
 
 
 SWEEP_REFUSALS = [
@@ -239,6 +235,23 @@ def test_a_folder_that_a_run_has_claimed_is_refused_to_the_next(tmp_path: Path) 
     assert (tmp_path / ".hydra").is_dir()
     with pytest.raises(UserError, match="already holds a run without a last checkpoint"):
         claim_run_folder(tmp_path)
+
+
+def test_a_refused_run_leaves_the_folder_as_it_found_it(places, tmp_path) -> None:
+    """Refused before training, as its settings are checked or as fit starts: the folder can be used again."""
+    run_dir = tmp_path / "mine"
+    run_dir.mkdir()
+    (run_dir / "notes.txt").write_text("a user's file")
+    (run_dir / "train.log").write_text("a user's log")  # Hydra appends nothing: kept
+    base = [arg for arg in tiny_train_args(places["data"], tmp_path) if not arg.startswith("hydra.run.dir")]
+    for bad_input in ("model.lr=-1", f"data.root={places['truncated_data']}"):
+        result = run_script(*base, f"hydra.run.dir={run_dir}", bad_input)
+        assert result.returncode == 1 and result.stderr.strip().splitlines()[-1].startswith("error: ")
+        assert sorted(path.name for path in run_dir.iterdir()) == ["notes.txt", "train.log"]
+        assert (run_dir / "train.log").read_text() == "a user's log"
+    result = run_script(*base, f"hydra.run.dir={run_dir}", "trainer.max_epochs=1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file() and (run_dir / "notes.txt").read_text() == "a user's file"
 
 
 def test_a_sweep_folder_that_held_a_sweep_is_refused(places, tmp_path) -> None:

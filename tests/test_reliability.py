@@ -142,6 +142,15 @@ def test_divergence_stops_the_run_and_keeps_the_good_checkpoint(fake_data_root: 
     assert all(value.isfinite().all() for value in checkpoint["state_dict"].values() if value.is_floating_point())
 
 
+def test_a_run_that_diverges_in_its_first_epoch_keeps_its_folder(fake_data_root: Path, tmp_path: Path) -> None:
+    """Refused once training has started: what it logged stays, for a look at the divergence."""
+    run_dir = tmp_path / "run"
+    result = train(fake_data_root, run_dir, "model._target_=tests.helpers.DivergingGAN", "+model.nan_from_batch=1")
+    assert result.returncode == 1
+    assert "training diverged: loss/d is nan at batch 2 (epoch 0)" in result.stderr.strip().splitlines()[-1]
+    assert {".hydra", "models.txt", "tensorboard"} <= {path.name for path in run_dir.iterdir()}
+
+
 def test_divergence_in_a_measured_epoch_stops_the_run_before_the_image_metrics(
     fake_data_root: Path, tmp_path: Path
 ) -> None:
