@@ -1,8 +1,10 @@
 """Builds the data, model, callbacks, logger and trainer from the Hydra config and fits."""
 
+import logging
 import os
 import shutil
 import signal
+import warnings
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -309,9 +311,21 @@ def _instantiate(name: str, config: DictConfig, **kwargs: Any) -> Any:
         raise UserError(f"cannot build {name} ({config.get('_target_')}) from its settings: {cause}") from error
 
 
+def _not_an_advert(record: logging.LogRecord) -> bool:
+    return "litlogger" not in record.getMessage()
+
+
+def quiet_lightning() -> None:
+    """Hide two of Lightning's notices that say nothing about the run: its advert for a cloud logger, and a warning,
+    with its source path, that its own code uses a name torch has deprecated."""
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_not_an_advert)
+    warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)
+
+
 def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[LightningDataModule, GAN, Trainer]:
     """The data module, model and trainer (with its callbacks and logger) that ``cfg`` describes."""
     check_config(cfg)
+    quiet_lightning()
     hide_cuda_without_gpu(cfg)
     seed_everything(cfg.seed, workers=True)
     require_writable_folder("output folder", cfg.paths.output_dir)

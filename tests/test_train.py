@@ -31,6 +31,8 @@ def test_run_folder_holds_every_output(model: str, fake_data_root: Path, tmp_pat
     result = run_script(*tiny_train_args(fake_data_root, run_dir), f"model={model}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Generator(" in result.stdout and "Discriminator(" in result.stdout  # printed at start
+    output = result.stdout + result.stderr
+    assert "litlogger" not in output and "LeafSpec" not in output  # Lightning's advert, its warning about itself
 
     checkpoints = sorted(path.name for path in (run_dir / "checkpoints").iterdir())
     assert checkpoints == ["epoch_000.ckpt", "epoch_001.ckpt", "last.ckpt"]
