@@ -1,12 +1,16 @@
 """The latent-number study of the lab: ``python analyze.py ckpt=PATH latent.values=[1,10,100]``."""
 
+import signal
 import sys
 
-import hydra
-from omegaconf import DictConfig
+try:  # torch takes seconds to load: a Ctrl-C meanwhile exits quietly
+    import hydra
+    from omegaconf import DictConfig
 
-from gan.analysis import analyze
-from gan.errors import exit_on_user_error
+    from gan.analysis import analyze
+    from gan.errors import exit_on_user_error
+except KeyboardInterrupt:
+    sys.exit(128 + signal.SIGINT)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="analyze")
@@ -16,7 +20,7 @@ def main(cfg: DictConfig) -> None:
             out_dir = analyze(cfg)
     except KeyboardInterrupt:
         print("\ninterrupted: the files in out_dir may mix this study's and an earlier one's", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(128 + signal.SIGINT)
     print(f"wrote the study to {out_dir} (report.md, report.html, metrics.json, figures)")
 
 

@@ -1,14 +1,18 @@
 """Train a GAN on Fashion-MNIST: ``python train.py model=conv trainer.max_epochs=15``."""
 
+import signal
 import sys
 import traceback
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+try:  # torch and Lightning take seconds to load: a Ctrl-C meanwhile exits quietly, as one while the run starts
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import DictConfig
 
-from gan.errors import UserError, exit_on_user_error
-from gan.training import check_group_overrides, in_sweep, register_resolvers, train
+    from gan.errors import UserError, exit_on_user_error
+    from gan.training import check_group_overrides, in_sweep, register_resolvers, train
+except KeyboardInterrupt:
+    sys.exit(128 + signal.SIGINT)
 
 register_resolvers()
 failed_runs: list[str] = []
@@ -33,7 +37,10 @@ def main(cfg: DictConfig) -> None:
 if __name__ == "__main__":
     with exit_on_user_error():
         check_group_overrides(sys.argv[1:])
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # before training (which saves a checkpoint and exits with 130 itself)
+        sys.exit(128 + signal.SIGINT)
     if failed_runs:
         print(f"error: {len(failed_runs)} run(s) of the sweep failed: {', '.join(failed_runs)}", file=sys.stderr)
         sys.exit(1)

@@ -63,6 +63,13 @@ class DumpProcessState(Callback):
         torch.save(state, self.folder / f"rank{trainer.global_rank}.pt")
 
 
+class InterruptedGAN(GAN):
+    """A GAN whose building is interrupted by Ctrl-C (a KeyboardInterrupt while the run is set up)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        raise KeyboardInterrupt
+
+
 class CrashingGAN(GAN):
     """A GAN whose training step raises a RuntimeError (as a bug or running out of memory would) when its noise
     seed is 0."""

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import gan
-from tests.conftest import run_script, tiny_train_args
+from tests.conftest import ROOT, run_script, tiny_train_args
 
 
 def train(data_root: Path, run_dir: Path, *overrides: str):
@@ -123,6 +123,31 @@ def test_a_second_ctrl_c_exits_at_once(fake_data_root: Path, tmp_path: Path) -> 
     assert result.returncode == 130  # our handler's exit, not Lightning's graceful sys.exit(1)
     assert "Traceback" not in result.stderr
     assert gan.load_generator(run_dir / "checkpoints" / "last.ckpt") is not None
+
+
+INTERRUPT_IMPORT = """
+import runpy, sys
+class InterruptTorchImport:  # Ctrl-C while torch loads
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, InterruptTorchImport())
+sys.argv = [sys.argv[1]]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("script", ["train.py", "analyze.py"])
+def test_ctrl_c_while_torch_loads_exits_quietly(script: str) -> None:
+    result = run_script("-c", INTERRUPT_IMPORT, str(ROOT / script))
+    assert result.returncode == 130
+    assert "Traceback" not in result.stderr and "KeyboardInterrupt" not in result.stderr
+
+
+def test_ctrl_c_while_the_run_is_set_up_exits_quietly(fake_data_root: Path, tmp_path: Path) -> None:
+    result = train(fake_data_root, tmp_path / "run", "model._target_=tests.helpers.InterruptedGAN")
+    assert result.returncode == 130
+    assert "Traceback" not in result.stderr
 
 
 def test_divergence_stops_the_run_and_keeps_the_good_checkpoint(fake_data_root: Path, tmp_path: Path) -> None:
