@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from matplotlib.figure import Figure  # the object API draws straight to PNG, with no GUI backend
 from pytorch_lightning import Callback, LightningModule, Trainer
+from pytorch_lightning.core.saving import save_hparams_to_yaml
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
@@ -53,9 +54,12 @@ class LogConfig(Callback):
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
 
+    @rank_zero_only
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         for logger in trainer.loggers:
             logger.log_hyperparams(self.config)
+            if isinstance(logger, TensorBoardLogger):  # Lightning wrote its hparams.yaml as fit started, still empty
+                save_hparams_to_yaml(Path(logger.log_dir) / logger.NAME_HPARAMS_FILE, logger.hparams)
 
 
 class SampleGrid(Callback):

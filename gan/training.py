@@ -111,6 +111,13 @@ def release_run_folder(run_dir: Path, log_name: str) -> None:
         run_dir.rmdir()
 
 
+def require_folder_name(option: str, folder: Any) -> str:
+    """``folder``, unless empty (an unset shell variable, which would write into the current folder)."""
+    if not str(folder).strip():
+        raise UserError(f"{option} is empty; give a folder, or leave {option} out for one named by the date and time")
+    return str(folder)
+
+
 def _is_ddp_child(hydra_config: DictConfig) -> bool:
     """Whether Lightning's DDP started this process, in the run folder of the process that started it (with
     ``LOCAL_RANK`` set and no record folder of its own)."""
@@ -125,7 +132,7 @@ class OutputDirCheck(HydraCallback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         with exit_on_user_error():
             check_checkpoint_options(config)
-            run_dir = Path(config.hydra.run.dir)
+            run_dir = Path(require_folder_name("hydra.run.dir", config.hydra.run.dir))
             if config.resume:
                 self._check_resumable(config, run_dir)
             require_writable_folder("output folder", run_dir)
@@ -141,7 +148,13 @@ class OutputDirCheck(HydraCallback):
                         " a sweep's jobs can start from a checkpoint with ckpt_path=FILE"
                     )
             check_checkpoint_options(config)  # an empty value, given once for every job
-            sweep_dir = require_writable_folder("output folder", config.hydra.sweep.dir)
+            sweep_dir = require_writable_folder(
+                "output folder", require_folder_name("hydra.sweep.dir", config.hydra.sweep.dir)
+            )
+            if is_training_run(sweep_dir):
+                raise UserError(
+                    f"the sweep folder {sweep_dir} is a run's folder; start in another folder (hydra.sweep.dir=FOLDER)"
+                )
             record = sweep_dir / SWEEP_RECORD  # Hydra writes it next, over the empty file made here
             holds_runs = any(is_training_run(job_dir) for job_dir in sweep_dir.iterdir())
             if holds_runs or not _created(partial(record.touch, exist_ok=False)):
@@ -188,14 +201,16 @@ def resume_checkpoint(cfg: DictConfig) -> str | None:
     if path is None:
         return None
     if Path(path).is_dir():
-        raise UserError(f"ckpt_path takes a .ckpt file, got the folder {path}; continue that run with resume={path}")
+        run = next((run for run in (Path(path), Path(path).parent) if last_checkpoint(run).is_file()), None)
+        hint = "" if run is None else f"; continue that run with resume={run}"
+        raise UserError(f"ckpt_path takes a .ckpt file, got the folder {path}{hint}")
     checkpoint = read_checkpoint(path)
     check_same_model(path, checkpoint["hyper_parameters"], cfg.model)
     trained = whole_epochs(checkpoint)
     if trained >= cfg.trainer.max_epochs:
         raise UserError(
-            f"{path} has trained {trained} epochs, trainer.max_epochs={cfg.trainer.max_epochs}: nothing to continue;"
-            f" give trainer.max_epochs above {trained}"
+            f"{path} has trained {trained} epoch{'s' * (trained != 1)}, trainer.max_epochs={cfg.trainer.max_epochs}:"
+            f" nothing to continue; give trainer.max_epochs above {trained}"
         )
     return str(path)
 
@@ -327,7 +342,7 @@ def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[Lightn
     check_config(cfg)
     quiet_lightning()
     hide_cuda_without_gpu(cfg)
-    seed_everything(cfg.seed, workers=True)
+    seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the config: no line
     require_writable_folder("output folder", cfg.paths.output_dir)
     datamodule = _instantiate("data", cfg.data)
     model = _instantiate("model", cfg.model)
@@ -341,6 +356,24 @@ def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[Lightn
     return datamodule, model, trainer
 
 
+OUTPUT_KEYS = (".output_dir", ".dirpath", ".save_dir")  # the settings of the folders that callbacks and loggers fill
+
+
+def check_output_folders(cfg: DictConfig, run_dir: Path) -> None:
+    """Refuse a setting that sends any of the run's outputs outside its run folder (into another run's, say): the
+    folder checked and claimed as the run starts."""
+    settings = {"paths.output_dir": cfg.paths.output_dir}
+    for group in ("callbacks", "logger"):
+        config = OmegaConf.to_container(cfg.get(group) or OmegaConf.create(), resolve=True)
+        settings |= {key: value for key, value in _flatten(config, f"{group}.").items() if key.endswith(OUTPUT_KEYS)}
+    for key, folder in settings.items():
+        if not Path(str(folder)).resolve().is_relative_to(run_dir.resolve()):
+            raise UserError(
+                f"{key}={folder!r}: a run writes only into its own run folder, here {run_dir};"
+                " choose that folder with hydra.run.dir=FOLDER"
+            )
+
+
 def in_sweep() -> bool:
     """Whether this run is a job of a Hydra sweep (``-m``)."""
     return HydraConfig.get().mode == RunMode.MULTIRUN
@@ -352,6 +385,7 @@ def train(cfg: DictConfig) -> None:
     list of failed runs points to."""
     trainer = None
     try:
+        check_output_folders(cfg, Path(HydraConfig.get().runtime.output_dir))
         ckpt_path = resume_checkpoint(cfg)
         datamodule, model, trainer = build(cfg)
         fit(trainer, model, datamodule, ckpt_path)

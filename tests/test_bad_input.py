@@ -88,9 +88,19 @@ BAD_INPUTS = [
     ("file that is no checkpoint", ["ckpt_path={not_ckpt}"], ["corrupt or unreadable checkpoint"]),
     ("missing checkpoint", ["ckpt_path={tmp}/nothing.ckpt"], ["checkpoint not found"]),
     ("resume a folder without checkpoint", ["resume={tmp}"], ["checkpoint not found", "checkpoints/last.ckpt"]),
-    ("resume a finished run", ["resume={mlp_run}", "trainer.max_epochs=1"], ["has trained 1 epochs", "nothing to"]),
+    ("resume a finished run", ["resume={mlp_run}", "trainer.max_epochs=1"], ["has trained 1 epoch,", "nothing to"]),
     ("resume a checkpoint file", ["resume={mlp_ckpt}"], ["resume takes a run folder, got the file", "ckpt_path="]),
-    ("checkpoint path of a folder", ["ckpt_path={mlp_run}"], ["ckpt_path takes a .ckpt file, got the folder"]),
+    (
+        "checkpoint path of a run folder",
+        ["ckpt_path={mlp_run}"],
+        ["ckpt_path takes a .ckpt file, got the folder {mlp_run}; continue that run with resume={mlp_run}"],
+    ),
+    (
+        "checkpoint path of a checkpoints folder",
+        ["ckpt_path={mlp_run}/checkpoints"],
+        ["got the folder {mlp_run}/checkpoints; continue that run with resume={mlp_run}"],
+    ),
+    ("checkpoint path of another folder", ["ckpt_path={tmp}"], ["ckpt_path takes a .ckpt file, got the folder {tmp}"]),
     (
         "resume in another folder",
         ["resume={mlp_run}", "trainer.max_epochs=3", "hydra.run.dir={tmp}/elsewhere"],
@@ -130,7 +140,14 @@ BAD_INPUTS = [
     ("text optimiser steps", ["+trainer.max_steps=abc"], ["trainer.max_steps must be -1", "got 'abc'"]),
     ("no devices", ["trainer.devices=0"], ["trainer.devices must be a positive number of devices", "got 0"]),
     ("text devices", ["trainer.devices=abc"], ["trainer.devices must be a positive number", "got 'abc'"]),
-    ("unwritable paths.output_dir", ["paths.output_dir=/proc/nope"], ["cannot write the output folder /proc/nope"]),
+    ("unwritable run folder", ["hydra.run.dir=/proc/nope"], ["cannot write the output folder /proc/nope"]),
+    ("empty run folder", ["hydra.run.dir="], ["hydra.run.dir is empty; give a folder, or leave hydra.run.dir out"]),
+    (
+        "output folder outside the run folder",
+        ["paths.output_dir=/proc/nope"],
+        ["paths.output_dir='/proc/nope': a run writes only into its own run folder"],
+    ),
+    ("empty output folder", ["paths.output_dir="], ["paths.output_dir='': a run writes only into its own run folder"]),
     ("text download switch", ["data.download=maybe"], ["data.download must be true or false, got 'maybe'"]),
     ("text channels-last switch", ["model.channels_last=abc"], ["model.channels_last must be true or false"]),
     ("gpu without a gpu", ["hardware=gpu"], ["trainer.accelerator=gpu (hardware=gpu or ddp) needs an NVIDIA GPU"]),
@@ -168,6 +185,7 @@ def test_bad_input_gives_one_clear_line(case: str, overrides: list[str], expecte
     if case.endswith("without a gpu") and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     args = [override.format(**places) for override in overrides]
+    expected = [text.format(**places) for text in expected]
     if not any(arg.startswith(("hydra.run.dir", "resume=")) for arg in args):  # a resume runs in its own folder
         args.append(f"hydra.run.dir={tmp_path / 'run'}")
     base = [arg for arg in tiny_train_args(places["data"], tmp_path) if not arg.startswith("hydra.run.dir")]
@@ -202,17 +220,30 @@ def test_a_sweep_refuses_resume_before_anything_is_written(override: str, messag
     assert not list((places["mlp_run"] / ".hydra").glob("resume_*"))
 
 
-def test_a_new_run_never_writes_over_a_runs_folder(places, tmp_path) -> None:
-    run_dir = places["mlp_run"]
+NEW_RUN_INTO_A_RUN = [
+    (
+        "hydra.run.dir={run}",
+        "the run folder {run} already holds a run, whose checkpoints a new run would replace;"
+        " continue it with resume={run}, or start in another folder (hydra.run.dir=FOLDER)",
+    ),
+    ("paths.output_dir={run}", "paths.output_dir='{run}': a run writes only into its own run folder, here {new}"),
+    ("callbacks.checkpoint.dirpath={run}/checkpoints", "callbacks.checkpoint.dirpath='{run}/checkpoints': a run"),
+    ("callbacks.save_on_interrupt.dirpath={run}/checkpoints", "callbacks.save_on_interrupt.dirpath='{run}/checkpo"),
+    ("callbacks.sample_grid.output_dir={run}", "callbacks.sample_grid.output_dir='{run}': a run writes only into"),
+    ("logger.save_dir={run}", "logger.save_dir='{run}': a run writes only into its own run folder"),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), NEW_RUN_INTO_A_RUN)
+def test_a_new_run_never_writes_over_a_runs_folder(override: str, message: str, places, tmp_path) -> None:
+    run_dir, new_dir = places["mlp_run"], tmp_path / "new"
     before = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
     base = [arg for arg in tiny_train_args(places["data"], tmp_path) if not arg.startswith("hydra.run.dir")]
-    result = run_script(*base, f"hydra.run.dir={run_dir}")
+    result = run_script(*base, f"hydra.run.dir={new_dir}", override.format(run=run_dir))
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
-        f"error: the run folder {run_dir} already holds a run, whose checkpoints a new run would replace;"
-        f" continue it with resume={run_dir}, or start in another folder (hydra.run.dir=FOLDER)"
-    )
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {message.format(run=run_dir, new=new_dir)}")
     assert {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()} == before
+    assert not new_dir.exists()
 
 
 def test_a_new_sweep_never_writes_over_a_sweeps_runs(places, tmp_path) -> None:

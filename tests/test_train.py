@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from PIL import Image
@@ -51,6 +52,8 @@ def test_run_folder_holds_every_output(model: str, fake_data_root: Path, tmp_pat
     assert [event.step for event in events.Images("samples/fixed_noise")] == [0, 1]
     assert "models/text_summary" in tags["tensors"]
     assert "_hparams_/session_start_info" in events.summary_metadata
+    hparams = yaml.safe_load((run_dir / "tensorboard" / "hparams.yaml").read_text())
+    assert hparams["model"]["generator"]["_target_"] == f"gan.nets.{model}.Generator" and hparams["seed"] == 0
 
     generator = gan.load_generator(run_dir / "checkpoints" / "last.ckpt")
     assert type(generator).__module__ == f"gan.nets.{model}"
