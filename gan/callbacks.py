@@ -118,7 +118,7 @@ class ImageQuality(Callback):
         if trainer.is_global_zero:
             trainer.strategy.barrier()
         self.meter = QualityMeter(datamodule.test_set.images, classifier, self.features, device=pl_module.device)
-        self.meter.check_num_samples(self.num_samples)  # now, not after the first measured epoch
+        self.meter.check_num_samples(self.num_samples, most=MAX_METRIC_SAMPLES)  # now, not after a measured epoch
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         epoch = trainer.current_epoch + 1

@@ -115,12 +115,12 @@ class QualityMeter(nn.Module):
             self.kid.update(features, real=real)
         return torch.cat(predictions)
 
-    def check_num_samples(self, num_samples: int, option: str = "metrics.num_samples") -> None:
-        """Refuse fewer samples than KID's subset size, with one line naming ``option``."""
-        if num_samples < self.kid_subset_size:
-            raise UserError(
-                f"{option} must be at least {self.kid_subset_size} (the KID subset size), got {num_samples}"
-            )
+    def check_num_samples(self, num_samples: int, option: str = "metrics.num_samples", most: int | None = None) -> None:
+        """Refuse fewer samples than KID's subset size (or more than ``most``), with one line naming ``option``."""
+        if num_samples < self.kid_subset_size or most is not None and num_samples > most:
+            least = f"KID's subset size ({self.kid_subset_size})"
+            allowed = f"at least {least}" if most is None else f"an integer from {least} to {most}"
+            raise UserError(f"{option} must be {allowed}, got {num_samples}")
 
     @torch.no_grad()
     def measure(self, fake_images: torch.Tensor) -> Quality:

@@ -270,7 +270,7 @@ def check_config(cfg: DictConfig) -> None:
     require_int("seed", cfg.seed, least=0, most=MAX_SEED)
     if cfg.trainer.precision not in PRECISIONS:
         raise UserError(f"trainer.precision must be one of {', '.join(PRECISIONS)}, got {cfg.trainer.precision!r}")
-    max_steps = cfg.trainer.get("max_steps", -1)
+    max_steps = cfg.trainer.max_steps
     if max_steps != -1 and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
         raise UserError(
             f"trainer.max_steps must be -1 (no limit) or a positive integer (optimiser steps, two a batch),"
@@ -290,8 +290,12 @@ def check_config(cfg: DictConfig) -> None:
     if (callbacks := cfg.get("callbacks")) and callbacks.get("progress_bar"):
         require_int("callbacks.progress_bar.refresh_rate", callbacks.progress_bar.refresh_rate, least=0)
     limit = cfg.trainer.get("limit_train_batches")
-    if limit is not None and not (isinstance(limit, int | float) and not isinstance(limit, bool) and limit > 0):
-        raise UserError(f"trainer.limit_train_batches must be a positive number (batches or a fraction), got {limit!r}")
+    is_batches = isinstance(limit, int) and not isinstance(limit, bool) and limit > 0
+    if limit is not None and not (is_batches or isinstance(limit, float) and 0.0 < limit <= 1.0):
+        raise UserError(
+            f"trainer.limit_train_batches must be a positive whole number of batches or a fraction of the epoch in"
+            f" (0, 1], got {limit!r}"
+        )
 
 
 def _is_devices(devices: Any) -> bool:

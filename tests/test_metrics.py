@@ -56,7 +56,7 @@ def test_class_entropy_is_one_for_even_classes_and_zero_for_one_class() -> None:
 
 def test_too_few_samples_for_kid_and_unknown_features_are_refused() -> None:
     meter = QualityMeter(torch.zeros(50, 1, 28, 28), random_classifier(), kid_subset_size=40)
-    with pytest.raises(UserError, match="metrics.num_samples must be at least 40"):
+    with pytest.raises(UserError, match=r"metrics.num_samples must be at least KID's subset size \(40\), got 10"):
         meter.measure(torch.zeros(10, 1, 28, 28))
     with pytest.raises(UserError, match="metrics.features must be one of classifier, inception, got 'vgg'"):
         QualityMeter(torch.zeros(50, 1, 28, 28), random_classifier(), features="vgg")
@@ -117,5 +117,5 @@ def test_measuring_does_not_change_the_training(fake_data_root: Path, tmp_path: 
 
 
 def test_a_run_stopped_by_max_steps_is_measured_at_its_end(fake_data_root: Path, tmp_path: Path) -> None:
-    rows = train_and_read_metrics(fake_data_root, tmp_path / "run", "trainer.max_epochs=3", "+trainer.max_steps=8")
+    rows = train_and_read_metrics(fake_data_root, tmp_path / "run", "trainer.max_epochs=3", "trainer.max_steps=8")
     assert [(row["epoch"], row["step"]) for row in rows] == [("1", "4")]  # 8 optimiser steps: 4 batches, in epoch 1
