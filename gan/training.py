@@ -258,8 +258,22 @@ def _flatten(config: dict[str, Any], prefix: str) -> dict[str, Any]:
     return flat
 
 
+def check_known_keys(cfg: DictConfig) -> None:
+    """Refuse a setting that no config file declares, at the top or under ``metrics`` (``+seeed=1``: Hydra adds any
+    key given with +, and nothing would read it)."""
+    declared = OmegaConf.load(CONF_DIR / "train.yaml")
+    groups = {folder.name for folder in CONF_DIR.iterdir() if folder.is_dir()}
+    top_level = (declared.keys() | groups) - {"defaults", "hydra"}
+    for prefix, keys, known in (("", cfg, top_level), ("metrics.", cfg.metrics, set(declared.metrics))):
+        if unknown := sorted(set(keys) - known):
+            raise UserError(
+                f"{prefix}{unknown[0]} is no setting (a typo?); the settings here: {', '.join(sorted(known))}"
+            )
+
+
 def check_config(cfg: DictConfig) -> None:
     """Refuse settings that would fail late or silently, with one line naming the value and what is allowed."""
+    check_known_keys(cfg)
     if cfg.trainer.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise UserError(
             f"trainer.accelerator={cfg.trainer.accelerator} (hardware=gpu or ddp) needs an NVIDIA GPU with CUDA, but"

@@ -46,6 +46,12 @@ BAD_INPUTS = [
     ("unknown lr scaling", ["model.lr_scaling=cubic"], ["model.lr_scaling must be one of none, linear, sqrt"]),
     ("unknown recipe", ["recipe=fancy"], ["Could not find 'recipe/fancy'", "default", "lab"]),
     ("unknown loss group", ["loss=wasserstein"], ["Could not find 'loss/wasserstein'", "bce", "hinge"]),
+    ("misspelt setting", ["+seeed=1"], ["seeed is no setting (a typo?); the settings here: callbacks, ckpt_path"]),
+    (
+        "misspelt metrics setting",
+        ["+metrics.every_n_epoch=1"],
+        ["metrics.every_n_epoch is no setting (a typo?); the settings here: every_n_epochs, features, num_samples"],
+    ),
     ("null logger", ["logger=null"], ["logger=null: logger must be one of tensorboard; ~logger leaves it out"]),
     ("null model", ["model=null"], ["model=null: model must be one of conv, mlp"]),
     ("null among models", ["model=mlp,null"], ["model=mlp,null: model must be one of conv, mlp"]),
