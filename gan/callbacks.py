@@ -3,6 +3,7 @@
 import csv
 import math
 import os
+import shlex
 import signal
 import threading
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.core.hydra_config import HydraConfig
 from matplotlib.figure import Figure  # the object API draws straight to PNG, with no GUI backend
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.core.saving import save_hparams_to_yaml
@@ -22,6 +24,7 @@ from gan.classifier import load_classifier
 from gan.errors import DivergenceError, UserError, require_int
 from gan.metrics import QualityMeter, check_features, measures_after
 
+RUN_FOLDER_OVERRIDES = ("hydra.", "resume=", "ckpt_path=")  # what resume= replaces: the folder and the start
 METRICS_NOISE_SEED = 0  # every measurement of every run generates its images from the same noise
 MAX_METRIC_SAMPLES = 100_000  # 314 MB of generated images in memory at once
 
@@ -302,7 +305,15 @@ class SaveOnInterrupt(Callback):
         trainer.save_checkpoint(self.path, weights_only=False)
         if trainer.is_global_zero:
             print(
-                f"\ninterrupted in epoch {trainer.current_epoch}: saved {self.path};"
-                f" continue with: python train.py resume={self.path.parent.parent} and the same overrides as this run",
+                f"\ninterrupted in epoch {trainer.current_epoch}: saved {self.path}; continue with:"
+                f" {resume_command(self.path.parent.parent)}",
                 flush=True,
             )
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that continues the run in ``run_dir``: ``resume=`` with the run's other overrides, when Hydra
+    started it (a sweep's job: that job's)."""
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    kept = [override for override in overrides if not override.lstrip("+~").startswith(RUN_FOLDER_OVERRIDES)]
+    return shlex.join(["python", "train.py", f"resume={run_dir}", *kept])

@@ -263,12 +263,11 @@ def check_known_keys(cfg: DictConfig) -> None:
     key given with +, and nothing would read it)."""
     declared = OmegaConf.load(CONF_DIR / "train.yaml")
     groups = {folder.name for folder in CONF_DIR.iterdir() if folder.is_dir()}
-    top_level = (declared.keys() | groups) - {"defaults", "hydra"}
+    top_level = (declared.keys() - {"defaults"}) | groups  # with hydra's, which Hydra's callbacks see
     for prefix, keys, known in (("", cfg, top_level), ("metrics.", cfg.metrics, set(declared.metrics))):
         if unknown := sorted(set(keys) - known):
-            raise UserError(
-                f"{prefix}{unknown[0]} is no setting (a typo?); the settings here: {', '.join(sorted(known))}"
-            )
+            settings = ", ".join(sorted(known - {"hydra"}))
+            raise UserError(f"{prefix}{unknown[0]} is no setting (a typo?); the settings here: {settings}")
 
 
 def check_config(cfg: DictConfig) -> None:

@@ -1,5 +1,6 @@
 """Reliability of train.py: reproducible runs, exact resume, interruption, divergence, DDP."""
 
+import shlex
 import signal
 from pathlib import Path
 
@@ -91,8 +92,11 @@ def test_interruption_leaves_a_loadable_last_checkpoint(signum: int, fake_data_r
     assert gan.load_generator(run_dir / "checkpoints" / "last.ckpt")(torch.randn(1, 100)).isfinite().all()
     assert (run_dir / "models.txt").is_file()
 
-    args = [arg for arg in tiny_train_args(fake_data_root, run_dir) if not arg.startswith("hydra.run.dir")]
-    resumed = run_script(*args, f"resume={run_dir}")
+    command = shlex.split(result.stdout.split("continue with: ")[1].splitlines()[0])  # the printed resume command
+    assert command[:3] == ["python", "train.py", f"resume={run_dir}"] and f"data.root={fake_data_root}" in command
+    assert not any(word.startswith("hydra.run.dir") for word in command)
+    overrides = [word for word in command[3:] if not word.startswith("+callbacks.stop")]  # not interrupted again
+    resumed = run_script(str(ROOT / "train.py"), f"resume={run_dir}", *overrides)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert load(run_dir)["epoch"] == 1
 
