@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from hydra.experimental.callback import Callback as HydraCallback
 from hydra.utils import instantiate
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.nn.modules.batchnorm import _BatchNorm
 from torchmetrics.functional import pearson_corrcoef, spearman_corrcoef
 
@@ -69,13 +69,14 @@ def latest_checkpoint() -> Path:
 
 
 def resolve_checkpoint(ckpt: str) -> tuple[Path, Path]:
-    """The ``.ckpt`` file and its run folder, given a ``.ckpt`` file, a run folder or ``latest``."""
+    """The ``.ckpt`` file and its run folder, given a ``.ckpt`` file, a run folder (or its ``checkpoints/``, or a
+    folder holding a ``last.ckpt``) or ``latest``."""
     path = latest_checkpoint() if ckpt == "latest" else Path(str(ckpt)).expanduser()
     if path.is_dir():
-        if path.name == "checkpoints" or not (path / "checkpoints").is_dir():
-            path = path / "last.ckpt"
-        else:
-            return path / "checkpoints" / "last.ckpt", path
+        run_checkpoint = path / "checkpoints" / "last.ckpt"  # when missing, the path that "not found" names
+        if path.name != "checkpoints" and (run_checkpoint.parent.is_dir() or not (path / "last.ckpt").is_file()):
+            return run_checkpoint, path
+        path = path / "last.ckpt"
     return path, path.parent.parent if path.parent.name == "checkpoints" else path.parent
 
 
@@ -369,7 +370,8 @@ def write_run_artefacts(checkpoint: dict[str, Any], out_dir: Path) -> tuple[str,
 
 
 def check_options(cfg: DictConfig) -> None:
-    """Refuse a bad ``report.lang``, ``classes`` setting or ``ckpt`` before anything is read."""
+    """Refuse a bad ``report.lang``, ``classes`` setting, ``ckpt``, ``out_dir`` or ``latent.noise_file`` before anything
+    is read."""
     if cfg.report.lang not in ("en", "zh"):
         raise UserError(f"report.lang must be en or zh, got {cfg.report.lang!r}")
     if require_bool("classes.enabled", cfg.classes.enabled):
@@ -379,6 +381,15 @@ def check_options(cfg: DictConfig) -> None:
     if cfg.ckpt is None or not str(cfg.ckpt).strip():
         given = "not given" if cfg.ckpt is None else f"empty ({cfg.ckpt!r})"
         raise UserError(f"ckpt is {given}: give a run folder, a .ckpt file (ckpt=PATH) or ckpt=latest")
+    optional_paths = {
+        "out_dir": "a folder (out_dir=PATH), or leave it out for analysis/ in the run folder",
+        "latent.noise_file": "a .pt or .npy file (latent.noise_file=PATH), or leave it out for the seed's noise",
+    }
+    for name, allowed in optional_paths.items():
+        value = OmegaConf.select(cfg, name)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            given = f"empty ({value!r})" if isinstance(value, str) else f"not a path ({value!r})"
+            raise UserError(f"{name} is {given}: give {allowed}")
 
 
 def study_noise(latent: DictConfig, latent_dim: int) -> torch.Tensor:

@@ -22,6 +22,12 @@ def load_noise(path: str | Path, num_images: int, latent_dim: int) -> torch.Tens
     path = Path(path).expanduser()
     if path.suffix not in (".pt", ".npy"):
         raise UserError(f"latent.noise_file must be a .pt or .npy file, got {path}")
+    if not path.is_file():
+        raise UserError(
+            f"latent.noise_file {path} is a folder; give a .pt or .npy file"
+            if path.is_dir()
+            else f"latent.noise_file not found: {path}"
+        )
     try:
         loaded = torch.load(path, weights_only=True) if path.suffix == ".pt" else np.load(path, allow_pickle=False)
         loaded = torch.as_tensor(loaded)

@@ -9,7 +9,9 @@ import markdown
 VISIBLE = 0.10  # a change of at least 10% of that difference is visible
 LARGE = 0.50  # at least half of it: large, the garment itself changes (unless the classifier sees no class change)
 COLLAPSED = 0.25  # a row keeping under 25% of the base row's diversity has collapsed to nearly one image
-KEPT = 0.80  # rows keeping at least 80% of it stay as different as before
+SAME_DIVERSITY = 0.90  # a row keeping 90% of it up to MORE_DIVERSITY stays about as diverse; below, more alike
+MORE_DIVERSITY = 1.10  # a row keeping at least 110% of it has grown more diverse
+DIFFERENT = 2.0  # the numbers' changes differ when the largest (as printed) is at least twice the smallest
 
 TEXT = {
     "en": {
@@ -19,9 +21,14 @@ TEXT = {
             " {latent_dim} latent numbers). Custom noise: {num_images} vectors ({noise}). {studied}"
             " {eval_mode} Pixel distances are mean absolute differences on the [0, 1] grey scale. A change counts as"
             " *visible* from {visible:.0%} of the base row's diversity (the typical difference between two of its"
-            " images, {base_diversity:.3f}), *large* from {large:.0%}; a row whose diversity falls under"
-            " {collapsed:.0%} of the base row's has *collapsed* to nearly one image. The study took {seconds:.1f} s"
-            " on {device}."
+            " images, {base_diversity:.3f}), *large* from {large:.0%}.{different} A row keeping {same:.0%} to under"
+            " {more:.0%} of the base row's diversity stays about as diverse, from {more:.0%} its images grow more"
+            " different from each other, under {same:.0%} more alike, and under {collapsed:.0%} the row has"
+            " *collapsed* to nearly one image. The study took {seconds:.1f} s on {device}."
+        ),
+        "different": (
+            " The chosen numbers' changes count as *different* from number to number when the largest is at least"
+            " {times:g} times the smallest."
         ),
         "eval_bn": (
             "The generator runs in eval mode: its BatchNorm layers use their running statistics from training, so"
@@ -60,21 +67,30 @@ TEXT = {
         "rows_keep": "The rows keep",
         "rows_keep_one": "The row keeps",
         "effect_none": "hardly visible",
-        "effect_visible": "clearly visible, and different from number to number",
-        "effect_visible_one": "clearly visible",
+        "effect_visible": "clearly visible",
+        "effect_visible_differ": "clearly visible, and different from number to number",
+        "effect_visible_differ_random": (
+            "clearly visible, and different from number to number, though within the spread of random directions"
+        ),
+        "effect_visible_alike": "clearly visible, and about the same for every number",
+        "effect_visible_alike_random": "clearly visible, and about the same for every number, as for random directions",
         "effect_large": "large: the garments themselves change",
         "effect_large_same_class": "large, yet every image keeps its class",
         "effect_mixed": "visible for some numbers ({visible}) and not for others",
         "weight_small": "the one number is small beside the other {others} together",
         "weight_comparable": "the one number is comparable to the other {others} together",
         "weight_dominant": "the one number outweighs the other {others} together",
-        "rows_kept": "the {num_images} images stay as different from each other as before",
-        "rows_less": "the {num_images} images become more alike",
-        "rows_collapsed": "each row collapses to nearly the same image, whatever the other numbers are",
-        "rows_collapsed_one": "the row collapses to nearly the same image, whatever the other numbers are",
-        "rows_some_collapsed": (
-            "the {num_images} images become more alike, and the rows of {collapsed} collapse to nearly the same image"
-        ),
+        "rows_more": "{images} become more different from each other than before",
+        "rows_kept": "{images} stay about as different from each other as before",
+        "rows_less": "{images} become more alike",
+        "rows_collapsed": "{images} collapse to nearly the same image",
+        "rows_collapsed_all": "each row collapses to nearly the same image, whatever the other numbers are",
+        "rows_collapsed_all_one": "the row collapses to nearly the same image, whatever the other numbers are",
+        "rows_images": "the {num_images} images",
+        "rows_they": "they",
+        "rows_where": "in the rows of {dims} {part}",
+        "rows_where_one": "in the row of {dims} {part}",
+        "rows_sep": "; ",
         "versus_inside": "the chosen numbers behave like any random direction",
         "versus_inside_one": "the chosen number behaves like any random direction",
         "versus_above": "the chosen numbers change the images more than most random directions",
@@ -92,7 +108,9 @@ TEXT = {
         ),
         "onset_at": "once \\|z[{dim}]\\| reaches {value:g}",
         "onset_never": "nowhere within ±{value:g}",
+        "onset_never_at": "at none of the measured values, z[{dim}] = {values}",
         "onset_only": "only at z[{dim}] = {values}",
+        "onset_measured": "at z[{dim}] = {values}",
         "collapse_at": "the row collapses at {values}",
         "collapse_never": "the row never collapses at the studied values",
         "numbers_table_head": (
@@ -147,9 +165,12 @@ TEXT = {
             "自定义噪声:{num_images} 个向量"
             "({noise})。{studied}{eval_mode}像素距离为 [0, 1] 灰度上的平均绝对差。"
             "变化达到基准行多样性(其中两张图的典型差异,{base_diversity:.3f})的 {visible:.0%} 记为*可见*,"
-            "达到 {large:.0%} 记为*很大*;多样性低于基准行 {collapsed:.0%} 的行记为*坍缩*为几乎同一张图。"
-            "本次分析在 {device} 上用时 {seconds:.1f} 秒。"
+            "达到 {large:.0%} 记为*很大*。{different}"
+            "保留基准行多样性 {same:.0%} 到不足 {more:.0%} 的行差异与原来大致相同,"
+            "达到 {more:.0%} 则图像之间差异更大,低于 {same:.0%} 则更相似,"
+            "低于 {collapsed:.0%} 记为*坍缩*为几乎同一张图。本次分析在 {device} 上用时 {seconds:.1f} 秒。"
         ),
+        "different": "所选随机数中最大的变化至少是最小的 {times:g} 倍时,记为各随机数的变化*不同*。",
         "eval_bn": "生成器运行在 eval 模式:BatchNorm 层使用训练时的滑动统计量,因此每张图只取决于它自己的噪声向量。",
         "eval_no_bn": "生成器运行在 eval 模式(它没有 BatchNorm 层,train 模式生成的图相同)。",
         "h_models": "## 模型结构",
@@ -178,19 +199,27 @@ TEXT = {
         "rows_keep": "各行保留了",
         "rows_keep_one": "该行保留了",
         "effect_none": "肉眼几乎看不出变化",
-        "effect_visible": "变化明显,且不同位置的变化不同",
-        "effect_visible_one": "变化明显",
+        "effect_visible": "变化明显",
+        "effect_visible_differ": "变化明显,且各随机数的变化不同",
+        "effect_visible_differ_random": "变化明显,且各随机数的变化不同,但没有超出随机方向之间的差异",
+        "effect_visible_alike": "变化明显,且各随机数的变化大致相同",
+        "effect_visible_alike_random": "变化明显,且各随机数的变化大致相同,与随机方向一样",
         "effect_large": "变化很大:衣物本身变了",
         "effect_large_same_class": "变化很大,但每张图的类别都没有变",
         "effect_mixed": "部分随机数({visible})的变化可见,其余不可见",
         "weight_small": "这一个随机数相对其余 {others} 个随机数的总和很小",
         "weight_comparable": "这一个随机数与其余 {others} 个随机数的总和相当",
         "weight_dominant": "这一个随机数压过了其余 {others} 个随机数的总和",
-        "rows_kept": "{num_images} 张图之间的差异与原来一样大",
-        "rows_less": "{num_images} 张图变得更相似",
-        "rows_collapsed": "每一行几乎坍缩为同一张图,与其他随机数无关",
-        "rows_collapsed_one": "该行几乎坍缩为同一张图,与其他随机数无关",
-        "rows_some_collapsed": "{num_images} 张图变得更相似,{collapsed} 所在的行几乎坍缩为同一张图",
+        "rows_more": "{images}之间的差异比原来更大",
+        "rows_kept": "{images}之间的差异与原来大致相同",
+        "rows_less": "{images}变得更相似",
+        "rows_collapsed": "{images}几乎坍缩为同一张图",
+        "rows_collapsed_all": "每一行几乎坍缩为同一张图,与其他随机数无关",
+        "rows_collapsed_all_one": "该行几乎坍缩为同一张图,与其他随机数无关",
+        "rows_images": "{num_images} 张图",
+        "rows_they": "它们",
+        "rows_where": "在 {dims} 所在的行中,{part}",
+        "rows_sep": ";",
         "versus_inside": "所选随机数与任意随机方向表现相同",
         "versus_above": "所选随机数引起的变化大于大多数随机方向",
         "versus_below": "所选随机数引起的变化小于大多数随机方向",
@@ -204,7 +233,9 @@ TEXT = {
         ),
         "onset_at": "在 \\|z[{dim}]\\| 达到 {value:g} 时",
         "onset_never": "在 ±{value:g} 范围内都没有",
+        "onset_never_at": "在所测的 z[{dim}] = {values} 处都没有",
         "onset_only": "仅在 z[{dim}] = {values} 时",
+        "onset_measured": "在 z[{dim}] = {values} 时",
         "collapse_at": "该行在取值 {values} 时坍缩",
         "collapse_never": "该行在所研究的取值下没有坍缩",
         "numbers_table_head": (
@@ -279,8 +310,24 @@ def _range(values: list[float], spec: str, template: str, alike: str | None = No
     return template.format(low=low, high=high, **names)
 
 
-def _effect(relative_changes: list[float], dims: list[int], class_changes: int | None, text: dict[str, str]) -> str:
-    """How visible the change is; a large one changes the garments unless the classifier (if run) saw none change."""
+def _outside(changes: list[float], baseline: dict[str, float]) -> tuple[int, int]:
+    """How many ``changes`` lie above and below the random directions' 5th to 95th percentile, as printed (3
+    decimals)."""
+    low, high = round(baseline["change_p5"], 3), round(baseline["change_p95"], 3)
+    return sum(round(change, 3) > high for change in changes), sum(round(change, 3) < low for change in changes)
+
+
+def _effect(
+    changes: list[float],
+    relative_changes: list[float],
+    dims: list[int],
+    class_changes: int | None,
+    baseline: dict[str, float],
+    text: dict[str, str],
+) -> str:
+    """How visible the change is; a large one changes the garments unless the classifier (if run) saw none change;
+    visible changes of several numbers differ from number to number when the largest is ``DIFFERENT`` times the
+    smallest, as printed, and are like random directions' when all lie in their 5th to 95th percentile."""
     visible = [dim for dim, rel in zip(dims, relative_changes, strict=True) if _reaches(rel, VISIBLE)]
     if not visible:
         return text["effect_none"]
@@ -288,15 +335,38 @@ def _effect(relative_changes: list[float], dims: list[int], class_changes: int |
         return text["effect_mixed"].format(visible=", ".join(f"z[{dim}]" for dim in visible))
     if _reaches(min(relative_changes), LARGE):
         return text["effect_large_same_class" if class_changes == 0 else "effect_large"]
-    return _say(text, "effect_visible", len(dims))
+    if len(dims) == 1:
+        return text["effect_visible"]
+    differ = round(max(changes) * 1000) >= DIFFERENT * round(min(changes) * 1000)  # in printed thousandths
+    random = "_random" if _outside(changes, baseline) == (0, 0) else ""
+    return text[f"effect_visible_{'differ' if differ else 'alike'}{random}"]
+
+
+def _diversity_state(ratio: float) -> str:
+    """Whether a row keeping ``ratio`` of the base row's diversity grew ``more`` diverse, ``kept`` it, became ``less``
+    diverse or ``collapsed``, as printed."""
+    if _collapsed(ratio):
+        return "collapsed"
+    if _reaches(ratio, MORE_DIVERSITY):
+        return "more"
+    return "kept" if _reaches(ratio, SAME_DIVERSITY) else "less"
 
 
 def _rows(diversity_ratios: list[float], dims: list[int], num_images: int, text: dict[str, str]) -> str:
-    collapsed = [f"z[{dim}]" for dim, ratio in zip(dims, diversity_ratios, strict=True) if _collapsed(ratio)]
-    if len(collapsed) == len(dims):
-        return _say(text, "rows_collapsed", len(dims))
-    key = "rows_some_collapsed" if collapsed else "rows_kept" if _reaches(min(diversity_ratios), KEPT) else "rows_less"
-    return text[key].format(num_images=num_images, collapsed=", ".join(collapsed))
+    """What the rows' diversity says: one sentence when every row fares alike, else one clause per kind of row."""
+    states = [_diversity_state(ratio) for ratio in diversity_ratios]
+    images = text["rows_images"].format(num_images=num_images)
+    if len(set(states)) == 1:
+        if states[0] == "collapsed":
+            return _say(text, "rows_collapsed_all", len(dims))
+        return text[f"rows_{states[0]}"].format(images=images)
+    clauses = []
+    for state in ("more", "kept", "less", "collapsed"):
+        group = [f"z[{dim}]" for dim, row_state in zip(dims, states, strict=True) if row_state == state]
+        if group:
+            part = text[f"rows_{state}"].format(images=text["rows_they"] if clauses else images)
+            clauses.append(_say(text, "rows_where", len(group)).format(dims=", ".join(group), part=part))
+    return text["rows_sep"].join(clauses)
 
 
 def _weight(ratios: list[float], latent_dim: int, text: dict[str, str]) -> str:
@@ -307,9 +377,7 @@ def _weight(ratios: list[float], latent_dim: int, text: dict[str, str]) -> str:
 
 def _versus(changes: list[float], baseline: dict[str, float], text: dict[str, str]) -> str:
     """How the changes compare with the random directions' 5th to 95th percentile, as printed (3 decimals)."""
-    low, high = round(baseline["change_p5"], 3), round(baseline["change_p95"], 3)
-    above = sum(round(change, 3) > high for change in changes)
-    below = sum(round(change, 3) < low for change in changes)
+    above, below = _outside(changes, baseline)
     if above and below:
         return text["versus_mixed"]
     half = len(changes) / 2
@@ -326,7 +394,8 @@ def _value_paragraph(value: float, metrics: dict[str, Any], text: dict[str, str]
     weights = [row["weight_ratio"] for row in rows]
     baseline = next(entry for entry in metrics["random_directions"] if entry["value"] == value)
     class_changes = sum(row["class_changes"] for row in rows) if "base_classes" in metrics else None
-    effect, row_state = _effect(relative, dims, class_changes, text), _rows(ratios, dims, metrics["num_images"], text)
+    effect = _effect(changes, relative, dims, class_changes, baseline, text)
+    row_state = _rows(ratios, dims, metrics["num_images"], text)
     dim_min, dim_max = dims[changes.index(min(changes))], dims[changes.index(max(changes))]
     paragraph = text["value"].format(
         value=value,
@@ -351,21 +420,25 @@ def _value_paragraph(value: float, metrics: dict[str, Any], text: dict[str, str]
 
 
 def _onset(dim: int, number: dict[str, Any], text: dict[str, str]) -> str:
-    """Where the traversal's change is visible: from the smallest |z[dim]| beyond which every value is, else at
-    which values (the changes are not printed: compared as measured)."""
+    """Where the traversal's change is visible: from the smallest |z[dim]|, measured on both sides, beyond which every
+    value is, else at which values (the changes are not printed: compared as measured)."""
     values = number["traversal_values"]
     changes = number["traversal_change_from_0_vs_base_diversity"]
     visible = [value for value, relative in zip(values, changes, strict=True) if relative >= VISIBLE]
+    largest = max(abs(value) for value in values)
     if not visible:
-        return text["onset_never"].format(value=max(abs(value) for value in values))
+        if largest in values and -largest in values:
+            return text["onset_never"].format(value=largest)
+        return text["onset_never_at"].format(dim=dim, values=", ".join(f"{value:g}" for value in values))
     onset = None
     for size in sorted({abs(value) for value in values}, reverse=True):
         if any(abs(value) >= size and value not in visible for value in values):
             break
         onset = size
-    if onset is None:  # the largest |z[dim]| is not visible on both sides
-        return text["onset_only"].format(dim=dim, values=", ".join(f"{value:g}" for value in sorted(visible)))
-    return text["onset_at"].format(dim=dim, value=onset)
+    if onset is not None and onset in values and -onset in values:
+        return text["onset_at"].format(dim=dim, value=onset)
+    key = "onset_measured" if all(value in visible for value in values if value != 0) else "onset_only"
+    return text[key].format(dim=dim, values=", ".join(f"{value:g}" for value in sorted(visible)))
 
 
 def _number_paragraph(dim: int, metrics: dict[str, Any], lang: str, text: dict[str, str]) -> tuple[str, str]:
@@ -441,6 +514,9 @@ def build_report(metrics: dict[str, Any], models_text: str, figures: list[str], 
         studied=_say(text, "studied", count).format(dims=metrics["dims"], values=values),
         visible=VISIBLE,
         large=LARGE,
+        different=text["different"].format(times=DIFFERENT) if count > 1 else "",
+        same=SAME_DIVERSITY,
+        more=MORE_DIVERSITY,
         collapsed=COLLAPSED,
         base_diversity=metrics["base_diversity"],
         seconds=metrics["seconds"],

@@ -201,10 +201,25 @@ def test_report_names_the_studied_counts(trained_run: Path, tmp_path: Path) -> N
 def test_report_names_the_rows_that_collapse() -> None:
     text = TEXT["en"]
     assert _rows([0.1, 0.9, 0.2], [0, 20, 40], 8, text) == (
-        "the 8 images become more alike, and the rows of z[0], z[40] collapse to nearly the same image"
+        "in the row of z[20] the 8 images stay about as different from each other as before;"
+        " in the rows of z[0], z[40] they collapse to nearly the same image"
     )
-    assert _rows([0.1, 0.2], [0, 20], 8, text) == text["rows_collapsed"]
-    assert _rows([0.9, 1.0], [0, 20], 8, text) == "the 8 images stay as different from each other as before"
+    assert _rows([0.1, 0.2], [0, 20], 8, text) == text["rows_collapsed_all"]
+
+
+@pytest.mark.parametrize(
+    ("ratios", "lang", "wording"),
+    [
+        ([1.11, 1.13], "en", "the 8 images become more different from each other than before"),  # not "as before"
+        ([1.11, 1.13], "zh", "8 张图之间的差异比原来更大"),
+        ([0.9, 1.0, 1.094], "en", "the 8 images stay about as different from each other as before"),  # 109%
+        ([0.894, 1.0], "zh", "在 z[20] 所在的行中,8 张图之间的差异与原来大致相同;在 z[0] 所在的行中,它们变得更相似"),
+        ([1.2, 0.5], "en", "in the row of z[0] the 8 images become more different from each other than before;"
+                           " in the row of z[20] they become more alike"),
+    ],
+)  # fmt: skip
+def test_report_says_whether_rows_grow_more_or_less_diverse(ratios: list[float], lang: str, wording: str) -> None:
+    assert _rows(ratios, [0, 20, 40][: len(ratios)], 8, TEXT[lang]) == wording
 
 
 def test_report_words_classify_the_numbers_as_printed() -> None:
@@ -221,21 +236,51 @@ def test_report_words_classify_the_numbers_as_printed() -> None:
     assert "ρ = 0.70: the first layer's weights largely explain" in report
 
 
+SWEEP = [-10.0, -3.0, -1.0, 0.0, 1.0, 3.0, 10.0]
+
+
 @pytest.mark.parametrize(
-    ("changes", "wording"),
+    ("values", "changes", "wording"),
     [
-        ([0.5, 0.2, 0.0, 0.0, 0.0, 0.2, 0.5], "visible once \\|z[0]\\| reaches 3."),
-        ([0.5, 0.0, 0.0, 0.0, 0.0, 0.2, 0.5], "visible once \\|z[0]\\| reaches 10."),  # not at -3: not from 3
-        ([0.5, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0], "visible only at z[0] = -10, -3."),  # never on the + side
-        ([0.0] * 7, "visible nowhere within ±10."),
+        (SWEEP, [0.5, 0.2, 0.0, 0.0, 0.0, 0.2, 0.5], "visible once \\|z[0]\\| reaches 3."),
+        (SWEEP, [0.5, 0.0, 0.0, 0.0, 0.0, 0.2, 0.5], "visible once \\|z[0]\\| reaches 10."),  # not at -3: not from 3
+        (SWEEP, [0.5, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0], "visible only at z[0] = -10, -3."),  # never on the + side
+        (SWEEP, [0.0] * 7, "visible nowhere within ±10."),
+        # one side measured: the measured values, never |z[0]| or ±
+        ([5.0], [0.5], "visible at z[0] = 5."),
+        ([1.0, 3.0, 10.0], [0.05, 0.2, 0.5], "visible only at z[0] = 3, 10."),
+        ([-10.0, 0.0, 3.0, 10.0], [0.5, 0.0, 0.2, 0.5], "visible at z[0] = -10, 3, 10."),  # -3 not measured
+        ([0.0, 5.0], [0.0, 0.0], "visible at none of the measured values, z[0] = 0, 5."),
     ],
 )
-def test_report_says_from_where_the_traversal_is_visible(changes: list[float], wording: str) -> None:
+def test_report_says_where_the_traversal_is_visible(values: list[float], changes: list[float], wording: str) -> None:
     metrics = block_metrics([0], [1.0])
     number = metrics["numbers"]["0"]
-    number["traversal_values"] = [-10.0, -3.0, -1.0, 0.0, 1.0, 3.0, 10.0]
+    number["traversal_values"] = values
     number["traversal_change_from_0_vs_base_diversity"] = changes
     assert wording in build_report(metrics, "", [], False, "en")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize(
+    ("changes", "band", "key"),
+    [
+        ((0.007, 0.012), (0.006, 0.013), "effect_visible_alike_random"),  # the audit's conv model at value 1
+        ((0.007, 0.012), (0.001, 0.002), "effect_visible_alike"),
+        ((0.006, 0.012), (0.001, 0.002), "effect_visible_differ"),  # twice the smallest, as printed
+        ((0.006, 0.012), (0.005, 0.013), "effect_visible_differ_random"),
+    ],
+)
+def test_visible_changes_differ_from_number_to_number_only_as_measured(
+    changes: tuple[float, float], band: tuple[float, float], key: str, lang: str
+) -> None:
+    metrics = block_metrics([0, 1], [1.0])
+    for row, change in zip(metrics["study"], changes, strict=True):
+        row.update(change=change, change_vs_base_diversity=change * 20)  # 12% to 24%: visible, not large
+    metrics["random_directions"][0].update(change_p5=band[0], change_p95=band[1])
+    text = TEXT[lang]
+    summary_start = text["summary_value"].split("{rows}")[0].format(value=1, effect=text[key])
+    assert summary_start in build_report(metrics, "", [], False, lang)
 
 
 def test_report_of_one_sefa_direction_is_singular() -> None:
@@ -346,6 +391,12 @@ BAD_INPUTS = [
     ("latent.random_directions=1", "latent.random_directions must be an integer from 20 to 1000, got 1"),
     ("latent.values=[1e39]", "latent.values: 1e+39 is outside [-1e+06, 1e+06]"),
     ("latent.traversal=[-1e7,0]", "latent.traversal: -10000000.0 is outside [-1e+06, 1e+06]"),
+    ("ckpt={bare}", "checkpoint not found: {bare}/checkpoints/last.ckpt"),  # not {bare}/last.ckpt
+    ("latent.noise_file=", "latent.noise_file is empty (''): give a .pt or .npy file (latent.noise_file=PATH)"),
+    ("latent.noise_file=' '", "latent.noise_file is empty (' '): give a .pt or .npy file"),
+    ("latent.noise_file=5", "latent.noise_file is not a path (5): give a .pt or .npy file"),
+    ("latent.noise_file={missing_npy}", "latent.noise_file not found: {missing_npy}"),
+    ("out_dir=", "out_dir is empty (''): give a folder (out_dir=PATH), or leave it out for analysis/ in the run"),
     ("out_dir={run}", "is a training run's folder, whose loss_curve.png and models.txt the study would replace"),
     ("latent.noise_file={text_pt}", "it must hold one array of real numbers, saved with torch.save (.pt)"),
     ("latent.noise_file={complex_pt}", "holds torch.complex64 values; it must hold real numbers"),
@@ -361,10 +412,13 @@ def test_bad_input_is_refused_with_one_line(override: str, message: str, trained
     np.save(tmp_path / "same.npy", np.ones((8, 100)))
     (tmp_path / "text.pt").write_text("not a tensor")
     torch.save(torch.zeros(8, 100, dtype=torch.complex64), tmp_path / "complex.pt")
-    override = override.format(
+    (tmp_path / "bare").mkdir()  # a folder with neither checkpoints/ nor last.ckpt
+    paths = dict(
         run=trained_run, corrupt=corrupt, wrong_shape=tmp_path / "wrong.npy", same=tmp_path / "same.npy",
-        text_pt=tmp_path / "text.pt", complex_pt=tmp_path / "complex.pt",
+        text_pt=tmp_path / "text.pt", complex_pt=tmp_path / "complex.pt", bare=tmp_path / "bare",
+        missing_npy=tmp_path / "missing.npy",
     )  # fmt: skip
+    override, message = override.format(**paths), message.format(**paths)
     overrides = [f"ckpt={trained_run}", f"out_dir={tmp_path / 'out'}", override]
     with pytest.raises(UserError, match=re.escape(message)) as error:
         analyze(compose_analyze(*overrides))
