@@ -19,7 +19,7 @@ from gan.callbacks import LossCurve
 from gan.checkpoint import generator_from_checkpoint, model_name, read_checkpoint, whole_epochs
 from gan.classifier import CLASS_NAMES, load_classifier
 from gan.data import FashionMNISTDataModule
-from gan.errors import MAX_SEED, UserError, require_bool, require_int, require_writable_folder
+from gan.errors import MAX_SEED, UserError, require_bool, require_declared, require_int, require_writable_folder
 from gan.figures import image_grid
 from gan.latent import (
     custom_noise,
@@ -35,7 +35,7 @@ from gan.latent import (
     set_number,
 )
 from gan.report import write_report
-from gan.training import is_training_run
+from gan.training import CONF_DIR, is_training_run
 
 MAX_LATENT_VALUE = 1e6  # far beyond the lab's 100; much larger values overflow the networks' float32
 
@@ -370,8 +370,9 @@ def write_run_artefacts(checkpoint: dict[str, Any], out_dir: Path) -> tuple[str,
 
 
 def check_options(cfg: DictConfig) -> None:
-    """Refuse a bad ``report.lang``, ``classes`` setting, ``ckpt``, ``out_dir`` or ``latent.noise_file`` before anything
-    is read."""
+    """Refuse a misspelt setting, a bad ``report.lang``, ``classes`` setting, ``ckpt``, ``out_dir`` or
+    ``latent.noise_file`` before anything is read."""
+    require_declared(cfg, CONF_DIR / "analyze.yaml", ["latent", "report", "classes"])
     if cfg.report.lang not in ("en", "zh"):
         raise UserError(f"report.lang must be en or zh, got {cfg.report.lang!r}")
     if require_bool("classes.enabled", cfg.classes.enabled):

@@ -3,10 +3,12 @@
 import math
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
 
 
 class UserError(Exception):
@@ -78,3 +80,18 @@ def require_writable_folder(name: str, folder: str | Path) -> Path:
     except OSError as error:
         raise UserError(f"cannot write the {name} {folder}: {error.strerror}") from error
     return folder
+
+
+def require_declared(
+    config: DictConfig, config_file: Path, sections: Iterable[str], groups: Iterable[str] = ()
+) -> None:
+    """Refuse a setting that ``config_file`` does not declare, at the top (beside the config ``groups``) or in one
+    of its ``sections`` (a misspelt ``+key=value``: Hydra adds any key given with +, and nothing would read it)."""
+    declared = OmegaConf.load(config_file)
+    top_level = (declared.keys() - {"defaults"}) | set(groups)  # with hydra's, which Hydra's callbacks see
+    for prefix, keys, known in [("", config, top_level)] + [
+        (f"{name}.", config[name], set(declared[name])) for name in sections
+    ]:
+        if unknown := sorted(set(keys) - known):
+            settings = ", ".join(sorted(known - {"hydra"}))
+            raise UserError(f"{prefix}{unknown[0]} is no setting (a typo?); the settings here: {settings}")

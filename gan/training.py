@@ -23,7 +23,15 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException, SI
 
 from gan.callbacks import LogConfig
 from gan.checkpoint import model_name, read_checkpoint, whole_epochs
-from gan.errors import MAX_SEED, UserError, exit_on_user_error, first_line, require_int, require_writable_folder
+from gan.errors import (
+    MAX_SEED,
+    UserError,
+    exit_on_user_error,
+    first_line,
+    require_declared,
+    require_int,
+    require_writable_folder,
+)
 from gan.module import GAN
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "64-true")  # true 16-bit weights make these GANs diverge
@@ -43,10 +51,15 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 OPTIONAL_GROUPS = ("logger",)  # the groups a run can leave out, with ~GROUP
 
 
+def config_groups() -> set[str]:
+    """The config groups of train.py (``model``, ``hardware``, ...): the folders in ``conf/``."""
+    return {folder.name for folder in CONF_DIR.iterdir() if folder.is_dir()}
+
+
 def check_group_overrides(arguments: list[str]) -> None:
     """Refuse ``GROUP=null`` (or null in a sweep's list) in one line, naming the choices (Hydra answers it with a
     traceback)."""
-    groups = {folder.name for folder in CONF_DIR.iterdir() if folder.is_dir()}
+    groups = config_groups()
     for argument in arguments:
         key, _, value = argument.partition("=")
         group = key.lstrip("+")
@@ -258,21 +271,9 @@ def _flatten(config: dict[str, Any], prefix: str) -> dict[str, Any]:
     return flat
 
 
-def check_known_keys(cfg: DictConfig) -> None:
-    """Refuse a setting that no config file declares, at the top or under ``metrics`` (``+seeed=1``: Hydra adds any
-    key given with +, and nothing would read it)."""
-    declared = OmegaConf.load(CONF_DIR / "train.yaml")
-    groups = {folder.name for folder in CONF_DIR.iterdir() if folder.is_dir()}
-    top_level = (declared.keys() - {"defaults"}) | groups  # with hydra's, which Hydra's callbacks see
-    for prefix, keys, known in (("", cfg, top_level), ("metrics.", cfg.metrics, set(declared.metrics))):
-        if unknown := sorted(set(keys) - known):
-            settings = ", ".join(sorted(known - {"hydra"}))
-            raise UserError(f"{prefix}{unknown[0]} is no setting (a typo?); the settings here: {settings}")
-
-
 def check_config(cfg: DictConfig) -> None:
     """Refuse settings that would fail late or silently, with one line naming the value and what is allowed."""
-    check_known_keys(cfg)
+    require_declared(cfg, CONF_DIR / "train.yaml", ["metrics"], groups=config_groups())
     if cfg.trainer.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise UserError(
             f"trainer.accelerator={cfg.trainer.accelerator} (hardware=gpu or ddp) needs an NVIDIA GPU with CUDA, but"

@@ -401,6 +401,8 @@ BAD_INPUTS = [
     ("latent.noise_file={text_pt}", "it must hold one array of real numbers, saved with torch.save (.pt)"),
     ("latent.noise_file={complex_pt}", "holds torch.complex64 values; it must hold real numbers"),
     ("device=tpu", "device must be auto, cpu or cuda, got 'tpu'"),
+    ("+latent.value=[5]", "latent.value is no setting (a typo?); the settings here: dims, noise_file, num_images"),
+    ("+outdir=x", "outdir is no setting (a typo?); the settings here: ckpt, classes, device, latent, out_dir, report"),
 ]
 
 
