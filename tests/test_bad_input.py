@@ -192,6 +192,11 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
+def args_without_run_dir(places: dict[str, Path]) -> list[str]:
+    """train.py and the tiny run's overrides, with no run folder: each test names its own (or a sweep's)."""
+    return [arg for arg in tiny_train_args(places["data"], Path()) if not arg.startswith("hydra.run.dir")]
+
+
 @pytest.mark.parametrize(("case", "overrides", "expected"), BAD_INPUTS, ids=[row[0] for row in BAD_INPUTS])
 def test_bad_input_gives_one_clear_line(case: str, overrides: list[str], expected: list[str], places, tmp_path) -> None:
     if case.endswith("without a gpu") and torch.cuda.is_available():
@@ -200,7 +205,7 @@ def test_bad_input_gives_one_clear_line(case: str, overrides: list[str], expecte
     expected = [text.format(**places) for text in expected]
     if not any(arg.startswith(("hydra.run.dir", "resume=")) for arg in args):  # a resume runs in its own folder
         args.append(f"hydra.run.dir={tmp_path / 'run'}")
-    base = [arg for arg in tiny_train_args(places["data"], tmp_path) if not arg.startswith("hydra.run.dir")]
+    base = args_without_run_dir(places)
     result = run_script(*base, *args)
     assert result.returncode == 1, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
@@ -223,7 +228,7 @@ SWEEP_REFUSALS = [
 
 @pytest.mark.parametrize(("override", "message"), SWEEP_REFUSALS)
 def test_a_sweep_refuses_resume_before_anything_is_written(override: str, message: str, places, tmp_path) -> None:
-    base = [arg for arg in tiny_train_args(places["data"], tmp_path) if not arg.startswith("hydra.run.dir")]
+    base = args_without_run_dir(places)
     sweep_dir = tmp_path / "sweep"
     result = run_script(base[0], "-m", *base[1:], override.format(**places), "seed=0,1", f"hydra.sweep.dir={sweep_dir}")
     assert result.returncode == 1
@@ -250,7 +255,7 @@ NEW_RUN_INTO_A_RUN = [
 def test_a_new_run_never_writes_over_a_runs_folder(override: str, message: str, places, tmp_path) -> None:
     run_dir, new_dir = places["mlp_run"], tmp_path / "new"
     before = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
-    base = [arg for arg in tiny_train_args(places["data"], tmp_path) if not arg.startswith("hydra.run.dir")]
+    base = args_without_run_dir(places)
     result = run_script(*base, f"hydra.run.dir={new_dir}", override.format(run=run_dir))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: {message.format(run=run_dir, new=new_dir)}")
@@ -261,7 +266,7 @@ def test_a_new_run_never_writes_over_a_runs_folder(override: str, message: str, 
 def test_a_new_sweep_never_writes_over_a_sweeps_runs(places, tmp_path) -> None:
     sweep_dir = tmp_path / "sweep"
     (sweep_dir / "0" / "checkpoints").mkdir(parents=True)
-    base = [arg for arg in tiny_train_args(places["data"], tmp_path) if not arg.startswith("hydra.run.dir")]
+    base = args_without_run_dir(places)
     result = run_script(base[0], "-m", *base[1:], "seed=0,1", f"hydra.sweep.dir={sweep_dir}")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
@@ -286,7 +291,7 @@ def test_a_refused_run_leaves_the_folder_as_it_found_it(places, tmp_path) -> Non
     run_dir.mkdir()
     (run_dir / "notes.txt").write_text("a user's file")
     (run_dir / "train.log").write_text("a user's log")  # Hydra appends nothing: kept
-    base = [arg for arg in tiny_train_args(places["data"], tmp_path) if not arg.startswith("hydra.run.dir")]
+    base = args_without_run_dir(places)
     for bad_input in ("model.lr=-1", f"data.root={places['truncated_data']}"):
         result = run_script(*base, f"hydra.run.dir={run_dir}", bad_input)
         assert result.returncode == 1 and result.stderr.strip().splitlines()[-1].startswith("error: ")
@@ -301,7 +306,7 @@ def test_a_sweep_folder_that_held_a_sweep_is_refused(places, tmp_path) -> None:
     sweep_dir = tmp_path / "sweep"
     sweep_dir.mkdir()
     (sweep_dir / "multirun.yaml").write_text("hydra: {}")  # an earlier sweep, its runs in subfolders of their own
-    base = [arg for arg in tiny_train_args(places["data"], tmp_path) if not arg.startswith("hydra.run.dir")]
+    base = args_without_run_dir(places)
     result = run_script(base[0], "-m", *base[1:], "seed=0,1", f"hydra.sweep.dir={sweep_dir}")
     assert result.returncode == 1
     assert "already holds a sweep, whose runs this one would replace" in result.stderr.strip().splitlines()[-1]
