@@ -363,6 +363,8 @@ def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[Lightn
     seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the config: no line
     require_writable_folder("output folder", cfg.paths.output_dir)
     datamodule = _instantiate("data", cfg.data)
+    datamodule.prepare_data()  # missing or corrupt data, or too large a batch, refused before Lightning says a word
+    datamodule.setup("fit")
     model = _instantiate("model", cfg.model)
     callbacks = [  # callbacks.NAME=null leaves one out
         _instantiate(f"callbacks.{name}", callback) for name, callback in cfg.callbacks.items() if callback is not None

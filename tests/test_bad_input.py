@@ -218,6 +218,13 @@ def test_bad_input_gives_one_clear_line(case: str, overrides: list[str], expecte
     assert not (tmp_path / "run").exists()  # a refused new run removes what it wrote, and its folder
 
 
+@pytest.mark.parametrize("bad_data", ["data.root={truncated_data}", "data.root={tmp}/empty", "data.batch_size=1000"])
+def test_bad_data_is_refused_before_lightning_prints_its_setup(bad_data: str, places, tmp_path) -> None:
+    result = run_script(*args_without_run_dir(places), f"hydra.run.dir={tmp_path}/run", bad_data.format(**places))
+    assert result.returncode == 1
+    assert result.stdout.strip() == "" and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
 SWEEP_REFUSALS = [
     ("resume={mlp_run}", "resume continues one run in its own folder, not in a sweep (-m); a sweep's jobs can start"),
     ("resume={mlp_run},{mlp_run}", "resume continues one run in its own folder, not in a sweep (-m)"),
