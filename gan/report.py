@@ -98,6 +98,14 @@ TEXT = {
         "versus_below": "the chosen numbers change the images less than most random directions",
         "versus_below_one": "the chosen number changes the images less than most random directions",
         "versus_mixed": "some chosen numbers change the images more than most random directions, some less",
+        "versus_some_above": (
+            "some chosen numbers change the images more than most random directions, the others like any random"
+            " direction"
+        ),
+        "versus_some_below": (
+            "some chosen numbers change the images less than most random directions, the others like any random"
+            " direction"
+        ),
         "h_numbers": "## What each number does",
         "number": (
             "**z[{dim}].** Its weight column ‖W[:, {dim}]‖ = {norm:.3f} is the {norm_rank} largest of {latent_dim};"
@@ -223,6 +231,8 @@ TEXT = {
         "versus_inside": "所选随机数与任意随机方向表现相同",
         "versus_above": "所选随机数引起的变化大于大多数随机方向",
         "versus_below": "所选随机数引起的变化小于大多数随机方向",
+        "versus_some_above": "部分所选随机数引起的变化大于大多数随机方向,其余与任意随机方向表现相同",
+        "versus_some_below": "部分所选随机数引起的变化小于大多数随机方向,其余与任意随机方向表现相同",
         "versus_mixed": "部分所选随机数引起的变化大于大多数随机方向,部分小于",
         "h_numbers": "## 各随机数的效果",
         "number": (
@@ -381,8 +391,11 @@ def _versus(changes: list[float], baseline: dict[str, float], text: dict[str, st
     if above and below:
         return text["versus_mixed"]
     half = len(changes) / 2
-    key = "versus_above" if above > half else "versus_below" if below > half else "versus_inside"
-    return _say(text, key, len(changes))
+    if above > half or below > half:
+        return _say(text, "versus_above" if above > half else "versus_below", len(changes))
+    if above or below:  # a minority, of two numbers or more
+        return text["versus_some_above" if above else "versus_some_below"]
+    return _say(text, "versus_inside", len(changes))
 
 
 def _value_paragraph(value: float, metrics: dict[str, Any], text: dict[str, str]) -> tuple[str, str]:

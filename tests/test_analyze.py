@@ -292,6 +292,25 @@ def test_report_of_one_sefa_direction_is_singular() -> None:
     assert "第一层权重的第一个奇异方向" in zh_report and "第一个 SeFa 方向" in zh_report and "前 1 个" not in zh_report
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ((0.039, 0.060), "versus_some_below"),  # the audit's z[23] at value 6, under the band 0.051 to 0.152
+        ((0.060, 0.160), "versus_some_above"),
+        ((0.060, 0.100), "versus_inside"),
+        ((0.039, 0.040), "versus_below"),
+        ((0.039, 0.160), "versus_mixed"),
+    ],
+)
+def test_report_names_numbers_outside_the_random_directions(changes: tuple[float, float], key: str, lang: str) -> None:
+    metrics = block_metrics([0, 1], [1.0])
+    for row, change in zip(metrics["study"], changes, strict=True):
+        row["change"] = change
+    metrics["random_directions"][0].update(change_p5=0.051, change_p95=0.152)
+    assert TEXT[lang][key] in build_report(metrics, "", [], False, lang)
+
+
 def test_report_compares_with_random_directions_as_printed() -> None:
     metrics = block_metrics([0], [1.0])
     metrics["study"][0]["change"] = 0.1004  # printed 0.100, as the random directions' 95th percentile
