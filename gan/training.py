@@ -111,17 +111,37 @@ def claim_run_folder(run_dir: Path) -> None:
         )
 
 
+_made_run_folders: dict[Path, Path] = {}  # a new run's folder -> the outermost folder that its claim made
+
+
+def _outermost_missing(folder: Path) -> Path | None:
+    """The outermost folder on ``folder``'s path that does not exist yet (making ``folder`` makes it), or None."""
+    folder = Path(os.path.abspath(folder))
+    if folder.exists() or folder.is_symlink():
+        return None
+    while not folder.parent.exists():
+        folder = folder.parent
+    return folder
+
+
 def release_run_folder(run_dir: Path, log_name: str) -> None:
-    """Remove what a new run refused before training wrote in ``run_dir``, so the folder can be used again: its
-    ``.hydra`` record and ``tensorboard/`` (both refused in a folder that held them), Hydra's log file when empty, and
-    the folder itself when nothing else is left (a folder of the user's own keeps its files)."""
+    """Remove what a new run stopped before training wrote in ``run_dir``, so the folder can be used again: its
+    ``.hydra`` record and ``tensorboard/`` (both refused in a folder that held them); and, where the run made the
+    folder, Hydra's log file when empty and the folders it made, when nothing else is in them."""
     for folder in (".hydra", "tensorboard"):
         shutil.rmtree(run_dir / folder, ignore_errors=True)
+    made = _made_run_folders.get(run_dir)
+    if made is None:  # a folder that was there before: all else in it is the user's
+        return
     log_file = run_dir / log_name
     if log_file.is_file() and log_file.stat().st_size == 0:
         log_file.unlink()
-    if run_dir.is_dir() and not any(run_dir.iterdir()):
-        run_dir.rmdir()
+    for folder in (run_dir, *run_dir.parents):
+        if any(folder.iterdir()):
+            return
+        folder.rmdir()
+        if folder == made:
+            return
 
 
 def require_folder_name(option: str, folder: Any) -> str:
@@ -148,9 +168,12 @@ class OutputDirCheck(HydraCallback):
             run_dir = Path(require_folder_name("hydra.run.dir", config.hydra.run.dir))
             if config.resume:
                 self._check_resumable(config, run_dir)
+            made = _outermost_missing(run_dir)
             require_writable_folder("output folder", run_dir)
             if not config.resume and not _is_ddp_child(config.hydra):
                 claim_run_folder(run_dir)
+                if made is not None:
+                    _made_run_folders[Path(os.path.abspath(run_dir))] = made
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         with exit_on_user_error():
@@ -400,16 +423,16 @@ def in_sweep() -> bool:
 
 
 def train(cfg: DictConfig) -> None:
-    """Train the GAN that ``cfg`` describes; every output lands in Hydra's run folder. A new run refused before
-    training leaves nothing there (:func:`release_run_folder`); a sweep's job leaves its record, which the sweep's
-    list of failed runs points to."""
+    """Train the GAN that ``cfg`` describes; every output lands in Hydra's run folder. A new run refused (or crashed)
+    before training leaves nothing there (:func:`release_run_folder`); a sweep's job leaves its record, which the
+    sweep's list of failed runs points to."""
     trainer = None
     try:
         check_output_folders(cfg, Path(HydraConfig.get().runtime.output_dir))
         ckpt_path = resume_checkpoint(cfg)
         datamodule, model, trainer = build(cfg)
         fit(trainer, model, datamodule, ckpt_path)
-    except UserError:
+    except Exception:  # a refusal, or a crash
         hydra_config = HydraConfig.get()
         # epochs started, a checkpoint's included: a run from ckpt_path= refused after loading it keeps its folder
         started = trainer is not None and trainer.fit_loop.epoch_progress.total.started > 0

@@ -309,6 +309,21 @@ def test_a_refused_run_leaves_the_folder_as_it_found_it(places, tmp_path) -> Non
     assert (run_dir / "checkpoints" / "last.ckpt").is_file() and (run_dir / "notes.txt").read_text() == "a user's file"
 
 
+def test_a_refused_run_removes_only_the_folders_it_made(places, tmp_path) -> None:
+    empty, link, target = tmp_path / "empty", tmp_path / "link", tmp_path / "target"
+    empty.mkdir()
+    target.mkdir()
+    link.symlink_to(target)
+    for run_dir in (empty, link, tmp_path / "new" / "a" / "b", tmp_path / "cwd"):
+        result = run_script(*args_without_run_dir(places), f"hydra.run.dir={run_dir}", "model.lr=-1")
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert empty.is_dir() and link.is_symlink() and target.is_dir()  # the user's, though empty
+    assert not (tmp_path / "new").exists()  # all three made by the run
+    (tmp_path / "cwd").mkdir()
+    result = run_script(*args_without_run_dir(places), "hydra.run.dir=.", "model.lr=-1", cwd=tmp_path / "cwd")
+    assert result.returncode == 1 and (tmp_path / "cwd").is_dir()  # never the current folder
+
+
 def test_a_sweep_folder_that_held_a_sweep_is_refused(places, tmp_path) -> None:
     sweep_dir = tmp_path / "sweep"
     sweep_dir.mkdir()
