@@ -83,12 +83,13 @@ def require_writable_folder(name: str, folder: str | Path) -> Path:
 
 
 def require_declared(
-    config: DictConfig, config_file: Path, sections: Iterable[str], groups: Iterable[str] = ()
+    config: DictConfig, config_file: Path, sections: Iterable[str], group_nodes: Iterable[str] = ()
 ) -> None:
-    """Refuse a setting that ``config_file`` does not declare, at the top (beside the config ``groups``) or in one
-    of its ``sections`` (a misspelt ``+key=value``: Hydra adds any key given with +, and nothing would read it)."""
+    """Refuse a setting that ``config_file`` does not declare, at the top (beside the ``group_nodes`` that config
+    groups set) or in one of its ``sections`` (a misspelt ``+key=value``: Hydra adds any key given with +, and nothing
+    would read it)."""
     declared = OmegaConf.load(config_file)
-    top_level = (declared.keys() - {"defaults"}) | set(groups)  # with hydra's, which Hydra's callbacks see
+    top_level = (declared.keys() - {"defaults"}) | set(group_nodes)  # with hydra's, which Hydra's callbacks see
     for prefix, keys, known in [("", config, top_level)] + [
         (f"{name}.", config[name], set(declared[name])) for name in sections
     ]:

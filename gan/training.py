@@ -56,6 +56,18 @@ def config_groups() -> set[str]:
     return {folder.name for folder in CONF_DIR.iterdir() if folder.is_dir()}
 
 
+def group_nodes() -> set[str]:
+    """The top-level nodes that the config groups set: a group's own (``data``), or, for a file of the ``_global_``
+    package, the nodes it sets (``hardware=cpu`` sets ``trainer``; ``loss``, ``hardware`` and ``recipe`` are none)."""
+    nodes = set()
+    for path in CONF_DIR.glob("*/*.yaml"):
+        if path.read_text().startswith("# @package _global_"):
+            nodes |= set(OmegaConf.load(path)) - {"defaults"}
+        else:
+            nodes.add(path.parent.name)
+    return nodes
+
+
 def check_group_overrides(arguments: list[str]) -> None:
     """Refuse ``GROUP=null`` (or null in a sweep's list) in one line, naming the choices (Hydra answers it with a
     traceback)."""
@@ -296,7 +308,7 @@ def _flatten(config: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 def check_config(cfg: DictConfig) -> None:
     """Refuse settings that would fail late or silently, with one line naming the value and what is allowed."""
-    require_declared(cfg, CONF_DIR / "train.yaml", ["metrics"], groups=config_groups())
+    require_declared(cfg, CONF_DIR / "train.yaml", ["metrics"], group_nodes=group_nodes())
     if cfg.trainer.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise UserError(
             f"trainer.accelerator={cfg.trainer.accelerator} (hardware=gpu or ddp) needs an NVIDIA GPU with CUDA, but"
@@ -358,6 +370,8 @@ def hide_cuda_without_gpu(cfg: DictConfig) -> None:
 
 def _instantiate(name: str, config: DictConfig, **kwargs: Any) -> Any:
     """Hydra's ``instantiate`` of the config at ``name``; a failure to build it is one line naming ``name``."""
+    if not isinstance(config, DictConfig) or "_target_" not in config:
+        raise UserError(f"{name} must be a config with a _target_ (the class to build), got {config!r}")
     try:
         return instantiate(config, **kwargs)
     except InstantiationException as error:
@@ -400,15 +414,23 @@ def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[Lightn
 
 
 OUTPUT_KEYS = (".output_dir", ".dirpath", ".save_dir")  # the settings of the folders that callbacks and loggers fill
+OUTPUT_NAMES = (".name", ".version", ".filename")  # and of the names of what they write there (logger.name)
 
 
 def check_output_folders(cfg: DictConfig, run_dir: Path) -> None:
     """Refuse a setting that sends any of the run's outputs outside its run folder (into another run's, say): the
-    folder checked and claimed as the run starts."""
+    folder checked and claimed as the run starts. A name inside a folder must not leave it (no .., not absolute)."""
     settings = {"paths.output_dir": cfg.paths.output_dir}
     for group in ("callbacks", "logger"):
         config = OmegaConf.to_container(cfg.get(group) or OmegaConf.create(), resolve=True)
-        settings |= {key: value for key, value in _flatten(config, f"{group}.").items() if key.endswith(OUTPUT_KEYS)}
+        flat = _flatten(config, f"{group}.")
+        settings |= {key: value for key, value in flat.items() if key.endswith(OUTPUT_KEYS)}
+        for key, name in ((key, Path(str(value))) for key, value in flat.items() if key.endswith(OUTPUT_NAMES)):
+            if name.is_absolute() or ".." in name.parts:
+                raise UserError(
+                    f"{key}={str(name)!r}: a run writes only into its own run folder, here {run_dir}; give a name"
+                    " without .. that is not an absolute path"
+                )
     for key, folder in settings.items():
         if not Path(str(folder)).resolve().is_relative_to(run_dir.resolve()):
             raise UserError(

@@ -47,6 +47,14 @@ BAD_INPUTS = [
     ("unknown recipe", ["recipe=fancy"], ["Could not find 'recipe/fancy'", "default", "lab"]),
     ("unknown loss group", ["loss=wasserstein"], ["Could not find 'loss/wasserstein'", "bce", "hinge"]),
     ("misspelt setting", ["+seeed=1"], ["seeed is no setting (a typo?); the settings here: callbacks, ckpt_path"]),
+    ("setting under a group of global settings", ["+loss.typo=1"], ["loss is no setting (a typo?)"]),
+    ("callback that is no config", ["+callbacks.typo=1"], ["callbacks.typo must be a config with a _target_"]),
+    ("logger name out of the run", ["logger.name=../out"], ["logger.name='../out': a run writes only into its own"]),
+    (
+        "checkpoint name out of the run",
+        ["callbacks.checkpoint.filename=/tmp/out"],
+        ["callbacks.checkpoint.filename='/tmp/out': a run writes only", "give a name without .."],
+    ),
     (
         "misspelt metrics setting",
         ["+metrics.every_n_epoch=1"],
