@@ -196,6 +196,12 @@ class OutputDirCheck(HydraCallback):
                         " a sweep's jobs can start from a checkpoint with ckpt_path=FILE"
                     )
             check_checkpoint_options(config)  # an empty value, given once for every job
+            subdir = str(OmegaConf.to_container(config.hydra.sweep, resolve=False)["subdir"])
+            if "${" not in subdir or Path(subdir).is_absolute() or ".." in Path(subdir).parts:
+                raise UserError(
+                    f"hydra.sweep.subdir={subdir}: each job needs a folder of its own inside the sweep folder; give a"
+                    " name made from the job, such as ${hydra.job.num} (the default)"
+                )
             sweep_dir = require_writable_folder(
                 "output folder", require_folder_name("hydra.sweep.dir", config.hydra.sweep.dir)
             )

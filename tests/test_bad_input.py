@@ -332,6 +332,20 @@ def test_a_refused_run_removes_only_the_folders_it_made(places, tmp_path) -> Non
     assert result.returncode == 1 and (tmp_path / "cwd").is_dir()  # never the current folder
 
 
+@pytest.mark.parametrize("subdir", ["same", "../other", "/tmp/other/${hydra.job.num}"])
+def test_a_sweep_whose_jobs_would_share_or_leave_its_folder_is_refused(subdir: str, places, tmp_path) -> None:
+    base = args_without_run_dir(places)
+    sweep_dir = tmp_path / "sweep"
+    overrides = ["seed=0,1", f"hydra.sweep.dir={sweep_dir}", f"hydra.sweep.subdir={subdir}"]
+    result = run_script(base[0], "-m", *base[1:], *overrides)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: hydra.sweep.subdir={subdir}: each job needs a folder of its own inside the sweep folder; give a name"
+        " made from the job, such as ${hydra.job.num} (the default)"
+    )
+    assert not sweep_dir.exists()
+
+
 def test_a_sweep_folder_that_held_a_sweep_is_refused(places, tmp_path) -> None:
     sweep_dir = tmp_path / "sweep"
     sweep_dir.mkdir()
