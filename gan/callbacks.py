@@ -3,6 +3,7 @@
 import csv
 import math
 import os
+import re
 import shlex
 import signal
 import threading
@@ -316,4 +317,13 @@ def resume_command(run_dir: Path) -> str:
     started it (a sweep's job: that job's)."""
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     kept = [override for override in overrides if not override.lstrip("+~").startswith(RUN_FOLDER_OVERRIDES)]
-    return shlex.join(["python", "train.py", f"resume={run_dir}", *kept])
+    return shlex.join(["python", "train.py", f"resume={_hydra_value(str(run_dir))}", *kept])
+
+
+def _hydra_value(text: str) -> str:
+    """``text`` as the value of a Hydra override: quoted where Hydra would read it otherwise (a comma: a sweep)."""
+    if re.fullmatch(r"[\w./-]+", text):
+        return text
+    # Hydra reads a backslash as an escape only before a quote (or the closing quote): double those, escape quotes
+    escaped = re.sub(r'(\\*)("|$)', lambda match: match[1] * 2 + ("\\" + match[2] if match[2] else ""), text)
+    return f'"{escaped}"'

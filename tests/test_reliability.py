@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 import gan
+from gan.callbacks import resume_command
 from tests.conftest import ROOT, run_script, tiny_train_args
 
 
@@ -99,6 +101,14 @@ def test_interruption_leaves_a_loadable_last_checkpoint(signum: int, fake_data_r
     resumed = run_script(str(ROOT / "train.py"), f"resume={run_dir}", *overrides)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert load(run_dir)["epoch"] == 1
+
+
+@pytest.mark.parametrize("run_dir", ["/tmp/plain/run", "/tmp/a,b c'd", '/tmp/q"x\\y', "/tmp/[x]=y", "/tmp/x\\"])
+def test_the_printed_resume_command_gives_hydra_the_run_folder(run_dir: str) -> None:
+    """A comma would make a sweep of resume=, a quote or bracket a parse error: the folder is quoted for Hydra."""
+    command = shlex.split(resume_command(Path(run_dir)))
+    (override,) = OverridesParser.create().parse_overrides([command[2]])
+    assert command[:2] == ["python", "train.py"] and override.key_or_group == "resume" and override.value() == run_dir
 
 
 def test_ctrl_c_between_d_and_g_steps_saves_after_the_batch(fake_data_root: Path, tmp_path: Path) -> None:
