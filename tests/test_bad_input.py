@@ -205,6 +205,12 @@ def args_without_run_dir(places: dict[str, Path]) -> list[str]:
     return [arg for arg in tiny_train_args(places["data"], Path()) if not arg.startswith("hydra.run.dir")]
 
 
+def run_sweep(places: dict[str, Path], sweep_dir: Path, *overrides: str):
+    """A tiny two-job sweep (seed=0,1) of train.py in ``sweep_dir``, with ``overrides``."""
+    script, *arguments = args_without_run_dir(places)
+    return run_script(script, "-m", *arguments, "seed=0,1", f"hydra.sweep.dir={sweep_dir}", *overrides)
+
+
 @pytest.mark.parametrize(("case", "overrides", "expected"), BAD_INPUTS, ids=[row[0] for row in BAD_INPUTS])
 def test_bad_input_gives_one_clear_line(case: str, overrides: list[str], expected: list[str], places, tmp_path) -> None:
     if case.endswith("without a gpu") and torch.cuda.is_available():
@@ -243,9 +249,8 @@ SWEEP_REFUSALS = [
 
 @pytest.mark.parametrize(("override", "message"), SWEEP_REFUSALS)
 def test_a_sweep_refuses_resume_before_anything_is_written(override: str, message: str, places, tmp_path) -> None:
-    base = args_without_run_dir(places)
     sweep_dir = tmp_path / "sweep"
-    result = run_script(base[0], "-m", *base[1:], override.format(**places), "seed=0,1", f"hydra.sweep.dir={sweep_dir}")
+    result = run_sweep(places, sweep_dir, override.format(**places))
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: ") and message in result.stderr.strip().splitlines()[-1]
     assert not sweep_dir.exists()
@@ -281,8 +286,7 @@ def test_a_new_run_never_writes_over_a_runs_folder(override: str, message: str, 
 def test_a_new_sweep_never_writes_over_a_sweeps_runs(places, tmp_path) -> None:
     sweep_dir = tmp_path / "sweep"
     (sweep_dir / "0" / "checkpoints").mkdir(parents=True)
-    base = args_without_run_dir(places)
-    result = run_script(base[0], "-m", *base[1:], "seed=0,1", f"hydra.sweep.dir={sweep_dir}")
+    result = run_sweep(places, sweep_dir)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: the sweep folder {sweep_dir} already holds a sweep, whose runs this one would replace;"
@@ -334,10 +338,8 @@ def test_a_refused_run_removes_only_the_folders_it_made(places, tmp_path) -> Non
 
 @pytest.mark.parametrize("subdir", ["same", "../other", "/tmp/other/${hydra.job.num}"])
 def test_a_sweep_whose_jobs_would_share_or_leave_its_folder_is_refused(subdir: str, places, tmp_path) -> None:
-    base = args_without_run_dir(places)
     sweep_dir = tmp_path / "sweep"
-    overrides = ["seed=0,1", f"hydra.sweep.dir={sweep_dir}", f"hydra.sweep.subdir={subdir}"]
-    result = run_script(base[0], "-m", *base[1:], *overrides)
+    result = run_sweep(places, sweep_dir, f"hydra.sweep.subdir={subdir}")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: hydra.sweep.subdir={subdir}: each job needs a folder of its own inside the sweep folder; give a name"
@@ -350,8 +352,7 @@ def test_a_sweep_folder_that_held_a_sweep_is_refused(places, tmp_path) -> None:
     sweep_dir = tmp_path / "sweep"
     sweep_dir.mkdir()
     (sweep_dir / "multirun.yaml").write_text("hydra: {}")  # an earlier sweep, its runs in subfolders of their own
-    base = args_without_run_dir(places)
-    result = run_script(base[0], "-m", *base[1:], "seed=0,1", f"hydra.sweep.dir={sweep_dir}")
+    result = run_sweep(places, sweep_dir)
     assert result.returncode == 1
     assert "already holds a sweep, whose runs this one would replace" in result.stderr.strip().splitlines()[-1]
     assert sorted(path.name for path in sweep_dir.iterdir()) == ["multirun.yaml"]
