@@ -83,16 +83,20 @@ def require_writable_folder(name: str, folder: str | Path) -> Path:
 
 
 def require_declared(
-    config: DictConfig, config_file: Path, sections: Iterable[str], group_nodes: Iterable[str] = ()
+    config: DictConfig,
+    config_file: Path,
+    sections: Iterable[str] = (),
+    group_nodes: Iterable[str] = (),
+    prefix: str = "",
 ) -> None:
     """Refuse a setting that ``config_file`` does not declare, at the top (beside the ``group_nodes`` that config
     groups set) or in one of its ``sections`` (a misspelt ``+key=value``: Hydra adds any key given with +, and nothing
-    would read it)."""
+    would read it). ``prefix``: where ``config`` sits in the whole config, for the message (``paths.``)."""
     declared = OmegaConf.load(config_file)
     top_level = (declared.keys() - {"defaults"}) | set(group_nodes)  # with hydra's, which Hydra's callbacks see
-    for prefix, keys, known in [("", config, top_level)] + [
-        (f"{name}.", config[name], set(declared[name])) for name in sections
+    for where, keys, known in [(prefix, config, top_level)] + [
+        (f"{prefix}{name}.", config[name], set(declared[name])) for name in sections
     ]:
         if unknown := sorted(set(keys) - known):
             settings = ", ".join(sorted(known - {"hydra"}))
-            raise UserError(f"{prefix}{unknown[0]} is no setting (a typo?); the settings here: {settings}")
+            raise UserError(f"{where}{unknown[0]} is no setting (a typo?); the settings here: {settings}")

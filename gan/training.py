@@ -1,5 +1,6 @@
 """Builds the data, model, callbacks, logger and trainer from the Hydra config and fits."""
 
+import inspect
 import logging
 import os
 import shutil
@@ -16,10 +17,12 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback as HydraCallback
 from hydra.types import RunMode
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from pytorch_lightning import Callback, LightningDataModule, Trainer, seed_everything
+from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
+from torch.utils.tensorboard import SummaryWriter
 
 from gan.callbacks import LogConfig
 from gan.checkpoint import model_name, read_checkpoint, whole_epochs
@@ -315,6 +318,7 @@ def _flatten(config: dict[str, Any], prefix: str) -> dict[str, Any]:
 def check_config(cfg: DictConfig) -> None:
     """Refuse settings that would fail late or silently, with one line naming the value and what is allowed."""
     require_declared(cfg, CONF_DIR / "train.yaml", ["metrics"], group_nodes=group_nodes())
+    require_declared(cfg.paths, CONF_DIR / "paths" / "default.yaml", prefix="paths.")  # nothing else reads paths
     if cfg.trainer.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise UserError(
             f"trainer.accelerator={cfg.trainer.accelerator} (hardware=gpu or ddp) needs an NVIDIA GPU with CUDA, but"
@@ -387,6 +391,19 @@ def _instantiate(name: str, config: DictConfig, **kwargs: Any) -> Any:
         raise UserError(f"cannot build {name} ({config.get('_target_')}) from its settings: {cause}") from error
 
 
+def check_logger_settings(config: DictConfig) -> None:
+    """Refuse a misspelt TensorBoard setting (``+logger.flush_sec=10``): TensorBoardLogger hands the settings it does
+    not know to torch's SummaryWriter, which would refuse them only once training starts."""
+    try:
+        is_tensorboard = issubclass(get_class(config._target_), TensorBoardLogger)
+    except Exception:  # no such class: _instantiate names it
+        return
+    known = {*inspect.signature(TensorBoardLogger).parameters, *inspect.signature(SummaryWriter).parameters}
+    known -= {"kwargs", "log_dir"}  # log_dir: the logger sets it
+    if is_tensorboard and (unknown := sorted(set(config) - known - {"_target_"})):
+        raise UserError(f"logger.{unknown[0]} is no setting (a typo?); the settings here: {', '.join(sorted(known))}")
+
+
 def _not_an_advert(record: logging.LogRecord) -> bool:
     return "litlogger" not in record.getMessage()
 
@@ -412,7 +429,10 @@ def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[Lightn
     callbacks = [  # callbacks.NAME=null leaves one out
         _instantiate(f"callbacks.{name}", callback) for name, callback in cfg.callbacks.items() if callback is not None
     ] + list(extra_callbacks)
-    logger = _instantiate("logger", cfg.logger) if cfg.get("logger") else False  # ~logger: no TensorBoard
+    logger = False  # ~logger: no TensorBoard
+    if cfg.get("logger"):
+        check_logger_settings(cfg.logger)
+        logger = _instantiate("logger", cfg.logger)
     if logger:
         callbacks.append(LogConfig(OmegaConf.to_container(cfg, resolve=True)))
     trainer = _instantiate("trainer", cfg.trainer, callbacks=callbacks, logger=logger)

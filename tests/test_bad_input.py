@@ -49,6 +49,12 @@ BAD_INPUTS = [
     ("misspelt setting", ["+seeed=1"], ["seeed is no setting (a typo?); the settings here: callbacks, ckpt_path"]),
     ("setting under a group of global settings", ["+loss.typo=1"], ["loss is no setting (a typo?)"]),
     ("callback that is no config", ["+callbacks.typo=1"], ["callbacks.typo must be a config with a _target_"]),
+    ("misspelt logger setting", ["+logger.flush_sec=10"], ["logger.flush_sec is no setting (a typo?)", "flush_secs"]),
+    (
+        "misspelt paths setting",
+        ["+paths.output=x"],
+        ["paths.output is no setting (a typo?); the settings here: output_"],
+    ),
     ("logger name out of the run", ["logger.name=../out"], ["logger.name='../out': a run writes only into its own"]),
     (
         "checkpoint name out of the run",
