@@ -484,8 +484,12 @@ def train(cfg: DictConfig) -> None:
         hydra_config = HydraConfig.get()
         # epochs started, a checkpoint's included: a run from ckpt_path= refused after loading it keeps its folder
         started = trainer is not None and trainer.fit_loop.epoch_progress.total.started > 0
-        if not (cfg.resume or started or in_sweep() or _is_ddp_child(hydra_config)):
-            release_run_folder(Path(hydra_config.runtime.output_dir), f"{hydra_config.job.name}.log")
+        if not (started or in_sweep() or _is_ddp_child(hydra_config)):
+            run_dir = Path(hydra_config.runtime.output_dir)
+            if cfg.resume:  # the run's own record and outputs stay; this attempt's record goes
+                shutil.rmtree(run_dir / hydra_config.output_subdir, ignore_errors=True)
+            else:
+                release_run_folder(run_dir, f"{hydra_config.job.name}.log")
         raise
 
 

@@ -104,6 +104,12 @@ BAD_INPUTS = [
         ["resume={mlp_run}", "recipe=lab"],
         ["model.ema_decay=0.999 (this run 0.0)", "model.r1_gamma=10.0 (this run 0.0)", "first run's overrides"],
     ),
+    ("resume without its data", ["resume={mlp_run}", "trainer.max_epochs=2", "data.root={tmp}/empty"], ["not found"]),
+    (
+        "resume with clipping",
+        ["resume={mlp_run}", "trainer.max_epochs=2", "+trainer.gradient_clip_val=1.0"],
+        ["gradient clipping is not supported"],
+    ),
     ("resume with another seed", ["resume={mlp_run}", "seed=5"], ["model.noise_seed=0 (this run 5, set by seed)"]),
     (
         "checkpoint of another network size",
