@@ -127,6 +127,7 @@ def claim_run_folder(run_dir: Path) -> None:
 
 
 _made_run_folders: dict[Path, Path] = {}  # a new run's folder -> the outermost folder that its claim made
+_new_log_files: set[Path] = set()  # Hydra's log files that a new run's claim found missing (Hydra makes them next)
 
 
 def _outermost_missing(folder: Path) -> Path | None:
@@ -141,16 +142,16 @@ def _outermost_missing(folder: Path) -> Path | None:
 
 def release_run_folder(run_dir: Path, log_name: str) -> None:
     """Remove what a new run stopped before training wrote in ``run_dir``, so the folder can be used again: its
-    ``.hydra`` record and ``tensorboard/`` (both refused in a folder that held them); and, where the run made the
-    folder, Hydra's log file when empty and the folders it made, when nothing else is in them."""
+    ``.hydra`` record and ``tensorboard/`` (both refused in a folder that held them), Hydra's log file when the run
+    made it and it is empty, and the folders the run made, when nothing else is in them."""
     for folder in (".hydra", "tensorboard"):
         shutil.rmtree(run_dir / folder, ignore_errors=True)
+    log_file = run_dir / log_name
+    if log_file in _new_log_files and log_file.is_file() and log_file.stat().st_size == 0:
+        log_file.unlink()
     made = _made_run_folders.get(run_dir)
     if made is None:  # a folder that was there before: all else in it is the user's
         return
-    log_file = run_dir / log_name
-    if log_file.is_file() and log_file.stat().st_size == 0:
-        log_file.unlink()
     for folder in (run_dir, *run_dir.parents):
         if any(folder.iterdir()):
             return
@@ -187,8 +188,11 @@ class OutputDirCheck(HydraCallback):
             require_writable_folder("output folder", run_dir)
             if not config.resume and not _is_ddp_child(config.hydra):
                 claim_run_folder(run_dir)
+                run_dir = Path(os.path.abspath(run_dir))
                 if made is not None:
-                    _made_run_folders[Path(os.path.abspath(run_dir))] = made
+                    _made_run_folders[run_dir] = made
+                if not (log_file := run_dir / f"{config.hydra.job.name}.log").exists():
+                    _new_log_files.add(log_file)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         with exit_on_user_error():
