@@ -169,10 +169,42 @@ def measure(
     weight = first_layer_weight(generator)
     weight_norms = weight.norm(dim=0)
     typical_wz = float((noise @ weight.T).norm(dim=1).mean())
-    latent_dim = noise.shape[1]
     study.images["base"] = [base_images]
     study.metrics.update(base_diversity=base_diversity, typical_wz_norm=typical_wz)
+    study.metrics["study"] = _value_study(study, generator, noise, dims, values, weight_norms)
 
+    directions = random_directions(num_random, noise.shape[1], seed + 1)
+    number_sensitivity = sensitivity(generator, noise, torch.eye(noise.shape[1]))
+    study.metrics["all_numbers"] = _all_numbers(generator, noise, directions, number_sensitivity, weight_norms)
+    study.metrics["random_directions"] = _random_direction_study(
+        generator, noise, base_images, base_diversity, directions, values
+    )
+    study.metrics["numbers"] = _traversal(study, generator, noise, base_diversity, dims, traversal)
+    norm_order = torch.argsort(weight_norms, descending=True).tolist()
+    sensitivity_order = torch.argsort(number_sensitivity, descending=True).tolist()
+    for dim in dims:
+        study.metrics["numbers"][str(dim)].update(
+            weight_norm=float(weight_norms[dim]),
+            weight_norm_rank=norm_order.index(dim) + 1,
+            sensitivity=float(number_sensitivity[dim]),
+            sensitivity_rank=sensitivity_order.index(dim) + 1,
+        )
+    study.metrics["sefa"] = _sefa(study, generator, noise, weight, traversal, num_sefa, number_sensitivity, dims)
+    return study
+
+
+def _value_study(
+    study: Study,
+    generator: torch.nn.Module,
+    noise: torch.Tensor,
+    dims: list[int],
+    values: list[float],
+    weight_norms: torch.Tensor,
+) -> list[dict[str, float]]:
+    """The lab's grid: each number in ``dims`` set to each of ``values``, its images drawn into ``study`` and
+    measured against the base images (the first layer's ``weight_norms`` give each value's weight ratio)."""
+    base_images, base_diversity = study.images["base"][0], study.metrics["base_diversity"]
+    typical_wz = study.metrics["typical_wz_norm"]
     rows = []
     for value in values:
         study.images[value_figure(value)] = []
@@ -191,12 +223,19 @@ def measure(
                     "weight_ratio": abs(value) * float(weight_norms[dim]) / typical_wz,
                 }
             )
-    study.metrics["study"] = rows
+    return rows
 
-    directions = random_directions(num_random, latent_dim, seed + 1)
-    number_sensitivity = sensitivity(generator, noise, torch.eye(latent_dim))
+
+def _all_numbers(
+    generator: torch.nn.Module,
+    noise: torch.Tensor,
+    directions: torch.Tensor,
+    number_sensitivity: torch.Tensor,
+    weight_norms: torch.Tensor,
+) -> dict[str, Any]:
+    """How strongly each of the latent numbers moves the images, beside its weight norm and random ``directions``."""
     random_sensitivity = sensitivity(generator, noise, directions)
-    study.metrics["all_numbers"] = {
+    return {
         "sensitivity": number_sensitivity.tolist(),
         "weight_norm": weight_norms.tolist(),
         "spearman_sensitivity_vs_weight_norm": float(spearman_corrcoef(number_sensitivity, weight_norms)),
@@ -204,21 +243,6 @@ def measure(
         "random_sensitivity_p5": float(random_sensitivity.quantile(0.05)),
         "random_sensitivity_p95": float(random_sensitivity.quantile(0.95)),
     }
-    study.metrics["random_directions"] = _random_direction_study(
-        generator, noise, base_images, base_diversity, directions, values
-    )
-    study.metrics["numbers"] = _traversal(study, generator, noise, base_diversity, dims, traversal)
-    norm_order = torch.argsort(weight_norms, descending=True).tolist()
-    sensitivity_order = torch.argsort(number_sensitivity, descending=True).tolist()
-    for dim in dims:
-        study.metrics["numbers"][str(dim)].update(
-            weight_norm=float(weight_norms[dim]),
-            weight_norm_rank=norm_order.index(dim) + 1,
-            sensitivity=float(number_sensitivity[dim]),
-            sensitivity_rank=sensitivity_order.index(dim) + 1,
-        )
-    study.metrics["sefa"] = _sefa(study, generator, noise, weight, traversal, num_sefa, number_sensitivity, dims)
-    return study
 
 
 def _random_direction_study(

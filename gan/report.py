@@ -514,12 +514,11 @@ def _sefa_paragraph(metrics: dict[str, Any], text: dict[str, str]) -> str:
     )
 
 
-def build_report(metrics: dict[str, Any], models_text: str, figures: list[str], has_loss_curve: bool, lang: str) -> str:
-    """The report as Markdown, in ``lang`` (``en`` or ``zh``)."""
-    text = TEXT[lang]
+def _setup(metrics: dict[str, Any], text: dict[str, str]) -> str:
+    """The report's opening paragraph: what was studied, on which checkpoint, and the thresholds of its words."""
     count = len(metrics["dims"])
     values = ", ".join(f"{value:g}" for value in metrics["values"])
-    setup = text["setup"].format(
+    return text["setup"].format(
         **{key: metrics[key] for key in ("checkpoint", "model", "latent_dim", "num_images", "noise", "device")},
         epochs=metrics["epochs_trained"],
         plural="" if metrics["epochs_trained"] == 1 else "s",
@@ -535,12 +534,10 @@ def build_report(metrics: dict[str, Any], models_text: str, figures: list[str], 
         seconds=metrics["seconds"],
         eval_mode=text["eval_bn" if metrics["has_batchnorm"] else "eval_no_bn"],
     )
-    parts = [text["title"], setup, text["h_models"], f"```\n{models_text}```", text["h_loss"]]
-    parts.append("![loss curve](loss_curve.png)" if has_loss_curve else text["no_loss"])
-    num_images, rows = metrics["num_images"], count * len(metrics["values"])
-    parts += [text["h_base"].format(num_images=num_images), "![base](base.png)"]
-    parts += [text["h_grid"].format(rows=rows, num_images=num_images), text["grid_intro"]]
-    parts += [f"![{name}]({name})" for name in figures if name.startswith("value_")] + ["![grid](latent_grid.png)"]
+
+
+def _study_table(metrics: dict[str, Any], text: dict[str, str]) -> str:
+    """The lab's grid as a Markdown table: one row per number and value, with its class changes when measured."""
     has_classes = "base_classes" in metrics
     columns = 7 if has_classes else 6
     table = [text["table_head"] + (text["class_head"] if has_classes else ""), "|---" * columns + "|"] + [
@@ -549,7 +546,20 @@ def build_report(metrics: dict[str, Any], models_text: str, figures: list[str], 
         + (f" {row['class_changes']} / {len(row['classes'])} |" if has_classes else "")
         for row in metrics["study"]
     ]
-    parts += [text["h_table"], "\n".join(table), text["h_values"]]
+    return "\n".join(table)
+
+
+def build_report(metrics: dict[str, Any], models_text: str, figures: list[str], has_loss_curve: bool, lang: str) -> str:
+    """The report as Markdown, in ``lang`` (``en`` or ``zh``)."""
+    text = TEXT[lang]
+    count = len(metrics["dims"])
+    parts = [text["title"], _setup(metrics, text), text["h_models"], f"```\n{models_text}```", text["h_loss"]]
+    parts.append("![loss curve](loss_curve.png)" if has_loss_curve else text["no_loss"])
+    num_images, rows = metrics["num_images"], count * len(metrics["values"])
+    parts += [text["h_base"].format(num_images=num_images), "![base](base.png)"]
+    parts += [text["h_grid"].format(rows=rows, num_images=num_images), text["grid_intro"]]
+    parts += [f"![{name}]({name})" for name in figures if name.startswith("value_")] + ["![grid](latent_grid.png)"]
+    parts += [text["h_table"], _study_table(metrics, text), text["h_values"]]
     summary = []
     for value in metrics["values"]:
         paragraph, line = _value_paragraph(value, metrics, text)
@@ -557,8 +567,7 @@ def build_report(metrics: dict[str, Any], models_text: str, figures: list[str], 
         summary.append(line)
     traversal = metrics["numbers"][str(metrics["dims"][0])]["traversal_values"]
     figure_traversal = _say(text, "figure_traversal", count).format(values=", ".join(f"{v:g}" for v in traversal))
-    parts += [text["h_numbers"], figure_traversal]
-    parts.append("![traversal](traversal.png)")
+    parts += [text["h_numbers"], figure_traversal, "![traversal](traversal.png)"]
     number_rows = [text["numbers_table_head"]]
     for dim in metrics["dims"]:
         paragraph, row = _number_paragraph(dim, metrics, lang, text)
