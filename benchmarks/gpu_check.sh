@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every GPU measurement of the README's "On a GPU" section in one call, about 6 minutes on an H100: the CUDA-only
-# tests, the benchmark with hardware=gpu, and the wall time of the lab's 15-epoch conv run.
+# Every GPU measurement of the README's "On a GPU" section in one call: the CUDA-only tests, the benchmark with
+# hardware=gpu, and the wall time of the lab's 15-epoch conv run.
 #
 #     bash benchmarks/gpu_check.sh [DATA_ROOT]    # DATA_ROOT: data.root, default data/
 #
