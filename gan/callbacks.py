@@ -155,31 +155,26 @@ class ImageQuality(Callback):
             writer.writerow(row)
 
 
-class LossCurve(Callback):
-    """Records D and G loss per batch, stops a diverged run, and draws ``loss_curve.png`` each epoch.
+class DivergenceCheck(Callback):
+    """Stops a run whose loss became NaN or infinite, before the epoch's checkpoint could save broken weights.
 
-    The losses stay on the device and are read every ``check_every_n_batches`` batches (one sync), when a
-    non-finite loss stops the run before the epoch's checkpoint could save broken weights. The history is
-    part of the checkpoint, so a resumed run draws the whole curve.
+    The losses stay on the device and are read every ``check_every_n_batches`` batches (one sync) and at each epoch
+    end. ``train.py`` adds one when ``callbacks.loss_curve=null`` leaves out the loss curve, which checks them too.
     """
 
-    def __init__(self, output_dir: str, smoothing: float = 0.98, check_every_n_batches: int = 50) -> None:
-        if not (isinstance(smoothing, float | int) and 0.0 <= smoothing < 1.0):
-            raise UserError(f"callbacks.loss_curve.smoothing must be a number in [0, 1), got {smoothing!r}")
-        self.path = Path(output_dir) / "loss_curve.png"
-        self.smoothing = smoothing
+    def __init__(self, check_every_n_batches: int = 50) -> None:
         self.check_every_n_batches = require_int(
             "callbacks.loss_curve.check_every_n_batches", check_every_n_batches, least=1
         )
-        self.d_losses: list[float] = []
-        self.g_losses: list[float] = []
-        self.epoch_ends: list[int] = []
         self._pending: list[torch.Tensor] = []  # (d, g) pairs not yet read from the device
+        self._first_pending_batch = 0  # the number of the first of them, counted from the run's start
         self._epoch = 0
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
+        if not self._pending:
+            self._first_pending_batch = trainer.global_step // 2  # two optimiser steps a batch
         self._pending.append(torch.stack([outputs["loss/d"], outputs["loss/g"]]))
         self._epoch = trainer.current_epoch
         if len(self._pending) >= self.check_every_n_batches:
@@ -187,26 +182,48 @@ class LossCurve(Callback):
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._flush()
-        self.epoch_ends.append(len(self.d_losses))
-        if trainer.is_global_zero:
-            self.plot()
 
-    def _flush(self) -> None:
-        """Move the pending losses into the history; raise a DivergenceError at the first non-finite one."""
+    def _flush(self) -> tuple[list[float], list[float]]:
+        """The pending D and G losses, read from the device; a DivergenceError at the first non-finite one."""
         if not self._pending:
-            return
+            return [], []
         d_losses, g_losses = torch.stack(self._pending).float().cpu().T.tolist()
         self._pending.clear()
         for offset, (d_loss, g_loss) in enumerate(zip(d_losses, g_losses, strict=True)):
             if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
                 name, value = ("loss/d", d_loss) if not math.isfinite(d_loss) else ("loss/g", g_loss)
-                step = len(self.d_losses) + offset + 1
                 raise DivergenceError(
-                    f"training diverged: {name} is {value} at batch {step} (epoch {self._epoch});"
-                    " the run stopped, and the checkpoints of the epochs before are kept"
+                    f"training diverged: {name} is {value} at batch {self._first_pending_batch + offset}"
+                    f" (epoch {self._epoch}); the run stopped, and the checkpoints of the epochs before are kept"
                 )
+        return d_losses, g_losses
+
+
+class LossCurve(DivergenceCheck):
+    """Records D and G loss per batch, stops a diverged run (:class:`DivergenceCheck`), and draws
+    ``loss_curve.png`` each epoch. The history is part of the checkpoint, so a resumed run draws the whole curve."""
+
+    def __init__(self, output_dir: str, smoothing: float = 0.98, check_every_n_batches: int = 50) -> None:
+        if not (isinstance(smoothing, float | int) and 0.0 <= smoothing < 1.0):
+            raise UserError(f"callbacks.loss_curve.smoothing must be a number in [0, 1), got {smoothing!r}")
+        super().__init__(check_every_n_batches)
+        self.path = Path(output_dir) / "loss_curve.png"
+        self.smoothing = smoothing
+        self.d_losses: list[float] = []
+        self.g_losses: list[float] = []
+        self.epoch_ends: list[int] = []
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        self.epoch_ends.append(len(self.d_losses))
+        if trainer.is_global_zero:
+            self.plot()
+
+    def _flush(self) -> tuple[list[float], list[float]]:
+        d_losses, g_losses = super()._flush()
         self.d_losses += d_losses
         self.g_losses += g_losses
+        return d_losses, g_losses
 
     def state_dict(self) -> dict[str, list]:
         self._flush()

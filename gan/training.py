@@ -1,5 +1,6 @@
 """Builds the data, model, callbacks, logger and trainer from the Hydra config and fits."""
 
+import contextlib
 import inspect
 import logging
 import os
@@ -20,11 +21,12 @@ from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from pytorch_lightning import Callback, LightningDataModule, Trainer, seed_everything
+from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 from torch.utils.tensorboard import SummaryWriter
 
-from gan.callbacks import LogConfig
+from gan.callbacks import DivergenceCheck, LogConfig
 from gan.checkpoint import model_name, read_checkpoint, whole_epochs
 from gan.errors import (
     MAX_SEED,
@@ -433,6 +435,8 @@ def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[Lightn
     callbacks = [  # callbacks.NAME=null leaves one out
         _instantiate(f"callbacks.{name}", callback) for name, callback in cfg.callbacks.items() if callback is not None
     ] + list(extra_callbacks)
+    if not any(isinstance(callback, DivergenceCheck) for callback in callbacks):  # callbacks.loss_curve=null
+        callbacks.insert(0, DivergenceCheck())  # first: an epoch's end checks the losses before the weights are used
     logger = False  # ~logger: no TensorBoard
     if cfg.get("logger"):
         check_logger_settings(cfg.logger)
@@ -508,6 +512,16 @@ def fit(trainer: Trainer, model: GAN, datamodule: LightningDataModule, ckpt_path
         raise SystemExit(128 + signal.SIGINT if trainer.interrupted else stop.code) from stop
     except MisconfigurationException as error:  # Lightning refuses a trainer setting before training starts
         raise UserError(first_line(error)) from error
+    except UserError:  # a diverged run: its error goes on a line of its own, after the progress bar's
+        close_progress_bar(trainer)
+        raise
+
+
+def close_progress_bar(trainer: Trainer) -> None:
+    """End the line of the training's progress bar, if it has one."""
+    if isinstance(bar := trainer.progress_bar_callback, TQDMProgressBar):
+        with contextlib.suppress(TypeError):  # no bar yet
+            bar.train_progress_bar.close()
 
 
 def register_resolvers() -> None:
