@@ -1,13 +1,14 @@
 """Builds the data, model, callbacks, logger and trainer from the Hydra config and fits."""
 
 import contextlib
+import fcntl
 import inspect
 import logging
 import os
 import shutil
 import signal
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -479,26 +480,45 @@ def in_sweep() -> bool:
 
 
 def train(cfg: DictConfig) -> None:
-    """Train the GAN that ``cfg`` describes; every output lands in Hydra's run folder. A new run refused (or crashed)
-    before training leaves nothing there (:func:`release_run_folder`); a sweep's job leaves its record, which the
-    sweep's list of failed runs points to."""
+    """Train the GAN that ``cfg`` describes; every output lands in Hydra's run folder. A new run refused (or crashed,
+    or stopped) before training leaves nothing there (:func:`release_run_folder`); a sweep's job leaves its record,
+    which the sweep's list of failed runs points to."""
+    hydra_config = HydraConfig.get()
+    run_dir = Path(hydra_config.runtime.output_dir)
     trainer = None
     try:
-        check_output_folders(cfg, Path(HydraConfig.get().runtime.output_dir))
-        ckpt_path = resume_checkpoint(cfg)
-        datamodule, model, trainer = build(cfg)
-        fit(trainer, model, datamodule, ckpt_path)
-    except Exception:  # a refusal, or a crash
-        hydra_config = HydraConfig.get()
+        with contextlib.nullcontext() if _is_ddp_child(hydra_config) else hold_run_folder(run_dir):
+            check_output_folders(cfg, run_dir)
+            ckpt_path = resume_checkpoint(cfg)
+            datamodule, model, trainer = build(cfg)
+            fit(trainer, model, datamodule, ckpt_path)
+    except (Exception, KeyboardInterrupt):  # a refusal, a crash, or Ctrl-C before Lightning handles it
         # epochs started, a checkpoint's included: a run from ckpt_path= refused after loading it keeps its folder
         started = trainer is not None and trainer.fit_loop.epoch_progress.total.started > 0
         if not (started or in_sweep() or _is_ddp_child(hydra_config)):
-            run_dir = Path(hydra_config.runtime.output_dir)
             if cfg.resume:  # the run's own record and outputs stay; this attempt's record goes
                 shutil.rmtree(run_dir / hydra_config.output_subdir, ignore_errors=True)
             else:
                 release_run_folder(run_dir, f"{hydra_config.job.name}.log")
         raise
+
+
+@contextlib.contextmanager
+def hold_run_folder(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir`` while this process trains in it (a lock that the system drops when the process ends): a
+    second process, such as a resume of a run still training, is refused."""
+    folder = os.open(run_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"the run folder {run_dir} is in use: a run is training there; resume it once that run has ended"
+                " (Ctrl-C stops it and saves where it stands)"
+            ) from None
+        yield
+    finally:
+        os.close(folder)
 
 
 def fit(trainer: Trainer, model: GAN, datamodule: LightningDataModule, ckpt_path: str | None) -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gan.errors import UserError
-from gan.training import claim_run_folder
+from gan.training import claim_run_folder, hold_run_folder
 from tests.conftest import run_script, tiny_train_args, write_fake_fmnist
 
 BAD_INPUTS = [
@@ -305,6 +305,21 @@ def test_a_new_sweep_never_writes_over_a_sweeps_runs(places, tmp_path) -> None:
         " start in another folder (hydra.sweep.dir=FOLDER)"
     )
     assert sorted(path.name for path in sweep_dir.rglob("*")) == ["0", "checkpoints"]
+
+
+def test_a_run_still_training_is_not_resumed_beside_it(places) -> None:
+    run_dir = places["mlp_run"]
+    with hold_run_folder(run_dir):  # as the process training there holds it
+        result = run_script(*args_without_run_dir(places), f"resume={run_dir}", "trainer.max_epochs=2")
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"error: the run folder {run_dir} is in use: a run is training there; resume it once that run has ended"
+        )
+    )
+    assert not list((run_dir / ".hydra").glob("resume_*"))
 
 
 def test_a_folder_that_a_run_has_claimed_is_refused_to_the_next(tmp_path: Path) -> None:

@@ -162,6 +162,7 @@ def test_ctrl_c_while_the_run_is_set_up_exits_quietly(fake_data_root: Path, tmp_
     result = train(fake_data_root, tmp_path / "run", "model._target_=tests.helpers.InterruptedGAN")
     assert result.returncode == 130
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()  # stopped before training, like a refused run: the folder can be reused
 
 
 @pytest.mark.parametrize("curve", ["with the loss curve", "callbacks.loss_curve=null"])
