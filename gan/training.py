@@ -21,9 +21,10 @@ from hydra.experimental.callback import Callback as HydraCallback
 from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError
 from pytorch_lightning import Callback, LightningDataModule, Trainer, seed_everything
 from pytorch_lightning.callbacks import TQDMProgressBar
-from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.loggers import Logger, TensorBoardLogger
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 from torch.utils.tensorboard import SummaryWriter
 
@@ -324,6 +325,19 @@ def _flatten(config: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 def check_config(cfg: DictConfig) -> None:
     """Refuse settings that would fail late or silently, with one line naming the value and what is allowed."""
+    try:
+        _check_settings(cfg)
+    except ConfigAttributeError as error:  # a setting removed with ~, such as ~trainer (whose hardware keys stay)
+        raise UserError(f"{error.full_key} is missing: a run needs it (removed with ~?)") from None
+
+
+def _check_settings(cfg: DictConfig) -> None:
+    needed = (OmegaConf.load(CONF_DIR / "train.yaml").keys() | group_nodes()) - {"defaults", "hydra", "logger"}
+    if missing := sorted(needed - cfg.keys()):
+        raise UserError(
+            f"~{missing[0]}: a run needs its {missing[0]} settings; only ~logger can be left out (and one callback"
+            " with callbacks.NAME=null)"
+        )
     require_declared(cfg, CONF_DIR / "train.yaml", ["metrics"], group_nodes=group_nodes())
     require_declared(cfg.paths, CONF_DIR / "paths" / "default.yaml", prefix="paths.")  # nothing else reads paths
     if cfg.trainer.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
@@ -385,17 +399,21 @@ def hide_cuda_without_gpu(cfg: DictConfig) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
-def _instantiate(name: str, config: DictConfig, **kwargs: Any) -> Any:
-    """Hydra's ``instantiate`` of the config at ``name``; a failure to build it is one line naming ``name``."""
+def _instantiate(name: str, config: DictConfig, kind: type, **kwargs: Any) -> Any:
+    """Hydra's ``instantiate`` of the config at ``name``, a ``kind``; a failure to build it is one line naming
+    ``name``."""
     if not isinstance(config, DictConfig) or "_target_" not in config:
         raise UserError(f"{name} must be a config with a _target_ (the class to build), got {config!r}")
     try:
-        return instantiate(config, **kwargs)
+        built = instantiate(config, **kwargs)
     except InstantiationException as error:
         if isinstance(error.__cause__, UserError):
             raise error.__cause__ from None
         cause = first_line(error.__cause__ or error)
         raise UserError(f"cannot build {name} ({config.get('_target_')}) from its settings: {cause}") from error
+    if not isinstance(built, kind):
+        raise UserError(f"{name}._target_={config._target_} builds a {type(built).__name__}, not a {kind.__name__}")
+    return built
 
 
 def check_logger_settings(config: DictConfig) -> None:
@@ -429,22 +447,24 @@ def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[Lightn
     hide_cuda_without_gpu(cfg)
     seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the config: no line
     require_writable_folder("output folder", cfg.paths.output_dir)
-    datamodule = _instantiate("data", cfg.data)
+    datamodule = _instantiate("data", cfg.data, LightningDataModule)
     datamodule.prepare_data()  # missing or corrupt data, or too large a batch, refused before Lightning says a word
     datamodule.setup("fit")
-    model = _instantiate("model", cfg.model)
+    model = _instantiate("model", cfg.model, GAN)
     callbacks = [  # callbacks.NAME=null leaves one out
-        _instantiate(f"callbacks.{name}", callback) for name, callback in cfg.callbacks.items() if callback is not None
+        _instantiate(f"callbacks.{name}", callback, Callback)
+        for name, callback in cfg.callbacks.items()
+        if callback is not None
     ] + list(extra_callbacks)
     if not any(isinstance(callback, DivergenceCheck) for callback in callbacks):  # callbacks.loss_curve=null
         callbacks.insert(0, DivergenceCheck())  # first: an epoch's end checks the losses before the weights are used
     logger = False  # ~logger: no TensorBoard
     if cfg.get("logger"):
         check_logger_settings(cfg.logger)
-        logger = _instantiate("logger", cfg.logger)
+        logger = _instantiate("logger", cfg.logger, Logger)
     if logger:
         callbacks.append(LogConfig(OmegaConf.to_container(cfg, resolve=True)))
-    trainer = _instantiate("trainer", cfg.trainer, callbacks=callbacks, logger=logger)
+    trainer = _instantiate("trainer", cfg.trainer, Trainer, callbacks=callbacks, logger=logger)
     return datamodule, model, trainer
 
 
@@ -488,6 +508,7 @@ def train(cfg: DictConfig) -> None:
     trainer = None
     try:
         with contextlib.nullcontext() if _is_ddp_child(hydra_config) else hold_run_folder(run_dir):
+            check_config(cfg)  # before check_output_folders reads them
             check_output_folders(cfg, run_dir)
             ckpt_path = resume_checkpoint(cfg)
             datamodule, model, trainer = build(cfg)

@@ -55,6 +55,19 @@ BAD_INPUTS = [
         ["+paths.output=x"],
         ["paths.output is no setting (a typo?); the settings here: output_"],
     ),
+    ("no callbacks", ["~callbacks"], ["~callbacks: a run needs its callbacks settings; only ~logger can be left out"]),
+    ("no paths", ["~paths"], ["~paths: a run needs its paths settings"]),
+    ("no seed", ["~seed"], ["~seed: a run needs its seed settings"]),
+    (
+        "model of another kind",
+        ["model._target_=builtins.dict"],
+        ["model._target_=builtins.dict builds a dict, not a GAN"],
+    ),
+    (
+        "callback of another kind",
+        ["+callbacks.extra._target_=builtins.dict"],
+        ["callbacks.extra._target_=builtins.dict builds a dict, not a Callback"],
+    ),
     ("logger name out of the run", ["logger.name=../out"], ["logger.name='../out': a run writes only into its own"]),
     (
         "checkpoint name out of the run",
