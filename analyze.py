@@ -19,10 +19,13 @@ def main(cfg: DictConfig) -> None:
         with exit_on_user_error():
             out_dir = analyze(cfg)
     except KeyboardInterrupt:
-        print("\ninterrupted: the files in out_dir may mix this study's and an earlier one's", file=sys.stderr)
+        print("\ninterrupted: out_dir keeps the previous study, or what this one wrote so far", file=sys.stderr)
         sys.exit(128 + signal.SIGINT)
     print(f"wrote the study to {out_dir} (report.md, report.html, metrics.json, figures)")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # while Hydra composes the settings, before the study
+        sys.exit(128 + signal.SIGINT)

@@ -4,6 +4,8 @@ import json
 import math
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from gan.data import FashionMNISTDataModule
 from gan.errors import MAX_SEED, UserError, require_bool, require_declared, require_int, require_writable_folder
 from gan.figures import image_grid
 from gan.latent import (
+    MIN_CORRELATED,
     custom_noise,
     diversity,
     first_layer_weight,
@@ -38,6 +41,19 @@ from gan.report import write_report
 from gan.training import CONF_DIR, is_training_run
 
 MAX_LATENT_VALUE = 1e6  # far beyond the lab's 100; much larger values overflow the networks' float32
+SECTIONS = ("latent", "report", "classes")  # the sections of settings in conf/analyze.yaml
+# the files a study writes, with its value_<value>.png figures
+STUDY_FILES = (
+    "base.png",
+    "latent_grid.png",
+    "traversal.png",
+    "sefa.png",
+    "loss_curve.png",
+    "models.txt",
+    "metrics.json",
+    "report.md",
+    "report.html",
+)
 
 
 @dataclass
@@ -46,6 +62,19 @@ class Study:
 
     metrics: dict[str, Any] = field(default_factory=dict)
     images: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+
+
+class NoRunDir(HydraCallback):
+    """Refuses ``hydra.run.dir=`` before Hydra makes that folder: analyze.py writes only to ``out_dir``."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.hydra.run.dir != ".":
+            print(
+                f"error: hydra.run.dir={config.hydra.run.dir}: analyze.py writes only to out_dir;"
+                f" give out_dir={config.hydra.run.dir} instead",
+                file=sys.stderr,
+            )
+            sys.exit(1)
 
 
 class NoSweep(HydraCallback):
@@ -235,10 +264,13 @@ def _all_numbers(
 ) -> dict[str, Any]:
     """How strongly each of the latent numbers moves the images, beside its weight norm and random ``directions``."""
     random_sensitivity = sensitivity(generator, noise, directions)
+    measurable = len(weight_norms) >= MIN_CORRELATED  # else the correlation is null
     return {
         "sensitivity": number_sensitivity.tolist(),
         "weight_norm": weight_norms.tolist(),
-        "spearman_sensitivity_vs_weight_norm": float(spearman_corrcoef(number_sensitivity, weight_norms)),
+        "spearman_sensitivity_vs_weight_norm": (
+            float(spearman_corrcoef(number_sensitivity, weight_norms)) if measurable else None
+        ),
         "random_sensitivity": random_sensitivity.tolist(),
         "random_sensitivity_p5": float(random_sensitivity.quantile(0.05)),
         "random_sensitivity_p95": float(random_sensitivity.quantile(0.95)),
@@ -305,7 +337,8 @@ def _sefa(
     number_sensitivity: torch.Tensor,
     dims: list,
 ) -> dict[str, Any]:
-    """SeFa's principal directions of the first layer, their traversal, and how much they explain."""
+    """SeFa's principal directions of the first layer, their traversal, and how much they explain (the R² of the
+    columns' sizes null for fewer than ``MIN_CORRELATED`` numbers)."""
     directions, singular_values = sefa_directions(weight)
     top = directions[:count]
     study.images["sefa"] = [
@@ -321,7 +354,9 @@ def _sefa(
         "energy_share": float(singular_values[:count].pow(2).sum() / singular_values.pow(2).sum()),
         "column_share_mean": float(share.mean()),
         "column_share": {str(dim): float(share[dim]) for dim in dims},
-        "column_energy_r2": float(pearson_corrcoef(column_energy, top_energy) ** 2),
+        "column_energy_r2": (
+            float(pearson_corrcoef(column_energy, top_energy) ** 2) if len(column_energy) >= MIN_CORRELATED else None
+        ),
         "sensitivity": sensitivity(generator, noise, top).tolist(),
         "max_number_sensitivity": float(number_sensitivity.max()),
     }
@@ -393,10 +428,22 @@ def write_run_artefacts(checkpoint: dict[str, Any], out_dir: Path) -> tuple[str,
     return models_text, True
 
 
+def check_sections(cfg: DictConfig) -> None:
+    """Refuse a section of settings replaced by a value (``latent=5``, ``report=null``) or removed (``~latent``)."""
+    declared = OmegaConf.load(CONF_DIR / "analyze.yaml")
+    for name in SECTIONS:
+        if not isinstance(cfg.get(name), DictConfig):
+            settings = ", ".join(f"{name}.{key}=..." for key in declared[name])
+            if name not in cfg:
+                raise UserError(f"{name} is missing: it is a section of settings ({settings}); leave out ~{name}")
+            raise UserError(f"{name} must be a section of settings ({settings}), got {cfg[name]!r}")
+
+
 def check_options(cfg: DictConfig) -> None:
-    """Refuse a misspelt setting, a bad ``report.lang``, ``classes`` setting, ``ckpt``, ``out_dir`` or
-    ``latent.noise_file`` before anything is read."""
-    require_declared(cfg, CONF_DIR / "analyze.yaml", ["latent", "report", "classes"])
+    """Refuse a section replaced or removed, a misspelt setting, a bad ``report.lang``, ``classes`` setting, ``ckpt``,
+    ``out_dir`` or ``latent.noise_file`` before anything is read."""
+    check_sections(cfg)
+    require_declared(cfg, CONF_DIR / "analyze.yaml", SECTIONS)
     if cfg.report.lang not in ("en", "zh"):
         raise UserError(f"report.lang must be en or zh, got {cfg.report.lang!r}")
     if require_bool("classes.enabled", cfg.classes.enabled):
@@ -425,7 +472,7 @@ def study_noise(latent: DictConfig, latent_dim: int) -> torch.Tensor:
 
 
 def choose_out_dir(out_dir: str | None, ckpt_file: Path, run_dir: Path) -> Path:
-    """``out_dir``, else the default beside the checkpoint; never a training run's folder; made writable."""
+    """``out_dir``, else the default beside the checkpoint; never a training run's folder."""
     default = default_out_dir(ckpt_file, run_dir)
     chosen = Path(out_dir).expanduser() if out_dir else default
     if is_training_run(chosen):
@@ -433,7 +480,54 @@ def choose_out_dir(out_dir: str | None, ckpt_file: Path, run_dir: Path) -> Path:
             f"out_dir {chosen} is a training run's folder, whose loss_curve.png and models.txt the study would"
             f" replace; give a folder of its own (default: {default})"
         )
-    return require_writable_folder("out_dir", chosen)
+    return chosen
+
+
+@contextmanager
+def writable_out_dir(out_dir: Path) -> Iterator[Path]:
+    """``out_dir``, made writable; the folders made for it are removed again, if empty, when the study stops."""
+    made = [folder for folder in (out_dir, *out_dir.parents) if not folder.exists()]  # the deepest first
+    try:
+        yield require_writable_folder("out_dir", out_dir)
+    except BaseException:
+        for folder in made:
+            with suppress(OSError):  # not empty: the study wrote there, or someone else did
+                folder.rmdir()
+        raise
+
+
+def previous_study_files(out_dir: Path) -> list[Path]:
+    """The files that a study wrote in ``out_dir``: ``STUDY_FILES`` and its ``value_<value>.png`` figures."""
+    files = [path for path in out_dir.glob("value_*.png") if _is_value_figure(path.stem)]
+    return sorted(files + [out_dir / name for name in STUDY_FILES if (out_dir / name).is_file()])
+
+
+def _is_value_figure(stem: str) -> bool:
+    """Whether ``stem`` is the name that :func:`value_figure` gives a finite value."""
+    try:
+        value = float(stem.removeprefix("value_"))
+    except ValueError:
+        return False
+    return math.isfinite(value) and value_figure(value) == stem
+
+
+def replace_previous_study(out_dir: Path) -> None:
+    """Remove the files of the previous study in ``out_dir``, saying so; other files there stay."""
+    if files := previous_study_files(out_dir):
+        for path in files:
+            path.unlink()
+        print(f"replacing the previous study in {out_dir} ({len(files)} files; other files there stay)")
+
+
+def finite_generator(checkpoint: dict[str, Any], ckpt_file: Path, device: str) -> torch.nn.Module:
+    """The checkpoint's generator on ``device``, refused when it holds a NaN or infinite weight (a diverged run)."""
+    generator = generator_from_checkpoint(checkpoint, device)
+    if not all(tensor.isfinite().all() for tensor in generator.state_dict().values() if tensor.is_floating_point()):
+        raise UserError(
+            f"the generator in {ckpt_file} holds NaN or infinite weights (the run diverged);"
+            " analyse an earlier checkpoint of the run"
+        )
+    return generator
 
 
 def analyze(cfg: DictConfig) -> Path:
@@ -443,21 +537,21 @@ def analyze(cfg: DictConfig) -> Path:
     device = choose_device(cfg.device)
     ckpt_file, run_dir = resolve_checkpoint(cfg.ckpt)
     checkpoint = read_checkpoint(ckpt_file)
-    generator = generator_from_checkpoint(checkpoint, device)
+    generator = finite_generator(checkpoint, ckpt_file, device)
     weight = first_layer_weight(generator)
     latent_dim = weight.shape[1]
     settings = check_latent_config(cfg.latent, latent_dim, min(weight.shape))  # one SeFa direction per singular value
     noise = study_noise(cfg.latent, latent_dim)
-    out_dir = choose_out_dir(cfg.out_dir, ckpt_file, run_dir)
-
-    study = measure(
-        generator, noise, settings["dims"], settings["values"], settings["traversal"],
-        cfg.latent.random_directions, settings["sefa_directions"], cfg.latent.seed,
-    )  # fmt: skip
-    if cfg.classes.enabled:
-        add_classes(study, settings, cfg.classes)
-    figures = write_figures(study, settings, out_dir)
-    models_text, has_loss_curve = write_run_artefacts(checkpoint, out_dir)
+    with writable_out_dir(choose_out_dir(cfg.out_dir, ckpt_file, run_dir)) as out_dir:
+        study = measure(
+            generator, noise, settings["dims"], settings["values"], settings["traversal"],
+            cfg.latent.random_directions, settings["sefa_directions"], cfg.latent.seed,
+        )  # fmt: skip
+        if cfg.classes.enabled:
+            add_classes(study, settings, cfg.classes)
+        replace_previous_study(out_dir)
+        figures = write_figures(study, settings, out_dir)
+        models_text, has_loss_curve = write_run_artefacts(checkpoint, out_dir)
     study.metrics.update(
         checkpoint=str(ckpt_file),
         model=model_name(checkpoint["hyper_parameters"]["generator"]["_target_"]),

@@ -11,6 +11,8 @@ from torch import nn
 
 from gan.errors import UserError, first_line
 
+MIN_CORRELATED = 3  # a correlation over the latent numbers needs at least 3 of them (2 give only +1 or -1)
+
 
 def custom_noise(num_images: int, latent_dim: int, seed: int) -> torch.Tensor:
     """The lab's "custom random numbers": ``num_images`` standard normal vectors, from ``seed``."""

@@ -5,6 +5,8 @@ from typing import Any
 
 import markdown
 
+from gan.latent import MIN_CORRELATED
+
 # "Change" is measured against the typical difference between two images of the base row (its diversity).
 VISIBLE = 0.10  # a change of at least 10% of that difference is visible
 LARGE = 0.50  # at least half of it: large, the garment itself changes (unless the classifier sees no class change)
@@ -99,12 +101,16 @@ TEXT = {
         "versus_below_one": "the chosen number changes the images less than most random directions",
         "versus_mixed": "some chosen numbers change the images more than most random directions, some less",
         "versus_some_above": (
-            "some chosen numbers change the images more than most random directions, the others like any random"
-            " direction"
+            "{dims} change the images more than most random directions, the others like any random direction"
+        ),
+        "versus_some_above_one": (
+            "{dims} changes the images more than most random directions, the others like any random direction"
         ),
         "versus_some_below": (
-            "some chosen numbers change the images less than most random directions, the others like any random"
-            " direction"
+            "{dims} change the images less than most random directions, the others like any random direction"
+        ),
+        "versus_some_below_one": (
+            "{dims} changes the images less than most random directions, the others like any random direction"
         ),
         "h_numbers": "## What each number does",
         "number": (
@@ -126,16 +132,29 @@ TEXT = {
             "\n|---|---|---|---|"
         ),
         "h_all": "## All {latent_dim} numbers, and the null baseline",
+        "h_all_one": "## The model's only number, and the null baseline",
         "all": (
             "Over all {latent_dim} numbers the sensitivity (image change for a step of +1) is {sensitivities}"
-            " (mean {s_mean:.4f}). Its rank correlation with the weight-column size ‖W[:, i]‖ is"
-            " ρ = {rho:.2f}: {rho_text}. Along {num_random} random unit directions the same step gives"
+            " (mean {s_mean:.4f}). {correlation} Along {num_random} random unit directions the same step gives"
             " {random} (mean {r_mean:.4f}), and {inside:.0%} of the numbers fall inside the random"
             " directions' 5th-95th percentile range. {special}"
+        ),
+        "all_one": (
+            "The model's only number has a sensitivity (image change for a step of +1) of {sensitivities}."
+            " {correlation} Along {num_random} random unit directions the same step gives {random} (mean"
+            " {r_mean:.4f}), and the number falls {falls} the random directions' 5th-95th percentile range. {special}"
+        ),
+        "falls_inside": "inside",
+        "falls_outside": "outside",
+        "correlation": "Its rank correlation with the weight-column size ‖W[:, i]‖ is ρ = {rho:.2f}: {rho_text}.",
+        "correlation_none": (
+            "Its rank correlation with the weight-column size ‖W[:, i]‖ cannot be measured with fewer than {least}"
+            " numbers."
         ),
         "rho_strong": "the first layer's weights largely explain why some numbers matter more than others",
         "rho_moderate": "the first layer's weights explain part of why numbers differ; the later layers do the rest",
         "rho_weak": "the first layer's weights say little about which numbers matter; the later layers decide",
+        "rho_negative": "the numbers with larger weight columns change the images less; the later layers decide",
         "special_no": (
             "So a single latent number is just one direction among many: the Gaussian latent is rotation invariant,"
             " nothing marks the coordinate axes out, and the numbers differ only as much as random directions do."
@@ -149,15 +168,19 @@ TEXT = {
             "The top {count} singular directions of the first layer's weight carry {energy:.0%} of its energy (an"
             " even spread would give {even:.0%}). A step of +1 along the first of them changes the images by"
             " {sefa_top:.4f}, {times:.1f} times the most sensitive single number ({number_top:.4f}). On average"
-            " {share:.0%} of a number's weight column lies in these {count} directions ({chosen}), and they explain"
-            " R² = {r2:.2f} of the differences in column size between the numbers."
+            " {share:.0%} of a number's weight column lies in these {count} directions ({chosen}){explained}."
         ),
         "sefa_one": (
             "The top singular direction of the first layer's weight carries {energy:.0%} of its energy (an even"
             " spread would give {even:.0%}). A step of +1 along it changes the images by {sefa_top:.4f}, {times:.1f}"
             " times the most sensitive single number ({number_top:.4f}). On average {share:.0%} of a number's weight"
-            " column lies in this direction ({chosen}), and it explains R² = {r2:.2f} of the differences in column"
-            " size between the numbers."
+            " column lies in this direction ({chosen}){explained}."
+        ),
+        "sefa_r2": ", and they explain R² = {r2:.2f} of the differences in column size between the numbers",
+        "sefa_r2_one": ", and it explains R² = {r2:.2f} of the differences in column size between the numbers",
+        "sefa_r2_none": (
+            "; the R² of the differences in column size between the numbers cannot be measured with fewer than"
+            " {least} numbers"
         ),
         "h_summary": "## Summary",
         "summary_value": "- **{value:g}**: {effect}; {rows}.",
@@ -231,8 +254,8 @@ TEXT = {
         "versus_inside": "所选随机数与任意随机方向表现相同",
         "versus_above": "所选随机数引起的变化大于大多数随机方向",
         "versus_below": "所选随机数引起的变化小于大多数随机方向",
-        "versus_some_above": "部分所选随机数引起的变化大于大多数随机方向,其余与任意随机方向表现相同",
-        "versus_some_below": "部分所选随机数引起的变化小于大多数随机方向,其余与任意随机方向表现相同",
+        "versus_some_above": "{dims} 引起的变化大于大多数随机方向,其余与任意随机方向表现相同",
+        "versus_some_below": "{dims} 引起的变化小于大多数随机方向,其余与任意随机方向表现相同",
         "versus_mixed": "部分所选随机数引起的变化大于大多数随机方向,部分小于",
         "h_numbers": "## 各随机数的效果",
         "number": (
@@ -252,15 +275,26 @@ TEXT = {
             "| 随机数 | ‖W[:, i]‖(排名) | +1 的敏感度(排名) | 从何时可见(相对 z[i] = 0 的变化) |\n|---|---|---|---|"
         ),
         "h_all": "## 全部 {latent_dim} 个随机数与零假设基线",
+        "h_all_one": "## 模型唯一的随机数与零假设基线",
         "all": (
             "在全部 {latent_dim} 个随机数上,敏感度(+1 步长引起的图像变化)为 {sensitivities}(平均"
-            " {s_mean:.4f})。它与权重列大小 ‖W[:, i]‖ 的秩相关系数 ρ = {rho:.2f}:{rho_text}。沿 {num_random} 个随机"
+            " {s_mean:.4f})。{correlation}沿 {num_random} 个随机"
             "单位方向做同样的步长,得到 {random}(平均 {r_mean:.4f}),有 {inside:.0%} 的随机数落在随机"
             "方向的 5%–95% 分位范围内。{special}"
         ),
+        "all_one": (
+            "模型唯一的随机数的敏感度(+1 步长引起的图像变化)为 {sensitivities}。{correlation}沿 {num_random} 个随机"
+            "单位方向做同样的步长,得到 {random}(平均 {r_mean:.4f}),该随机数落在随机方向的 5%–95% 分位范围{falls}。"
+            "{special}"
+        ),
+        "falls_inside": "内",
+        "falls_outside": "外",
+        "correlation": "它与权重列大小 ‖W[:, i]‖ 的秩相关系数 ρ = {rho:.2f}:{rho_text}。",
+        "correlation_none": "随机数少于 {least} 个,无法测量它与权重列大小 ‖W[:, i]‖ 的秩相关系数。",
         "rho_strong": "第一层的权重在很大程度上解释了为什么有些随机数更重要",
         "rho_moderate": "第一层的权重解释了随机数之间差异的一部分,其余由后面的层决定",
         "rho_weak": "第一层的权重几乎不能说明哪些随机数更重要,由后面的层决定",
+        "rho_negative": "权重列越大的随机数反而使图像变化越小,由后面的层决定",
         "special_no": (
             "因此单个随机数只是众多方向中的一个:高斯隐变量是旋转不变的,坐标轴并无特殊之处,各随机数之间的差异"
             "与随机方向之间的差异一样。"
@@ -270,14 +304,16 @@ TEXT = {
         "sefa": (
             "第一层权重的前 {count} 个奇异方向占其能量的 {energy:.0%}(均匀分布时为 {even:.0%})。沿第一个方向走 +1"
             " 使图像变化 {sefa_top:.4f},是最敏感的单个随机数({number_top:.4f})的 {times:.1f} 倍。平均而言,一个随机数"
-            "的权重列有 {share:.0%} 落在这 {count} 个方向上({chosen}),它们解释了各随机数权重列大小差异的"
-            " R² = {r2:.2f}。"
+            "的权重列有 {share:.0%} 落在这 {count} 个方向上({chosen}){explained}。"
         ),
         "sefa_one": (
             "第一层权重的第一个奇异方向占其能量的 {energy:.0%}(均匀分布时为 {even:.0%})。沿这个方向走 +1"
             " 使图像变化 {sefa_top:.4f},是最敏感的单个随机数({number_top:.4f})的 {times:.1f} 倍。平均而言,一个随机数"
-            "的权重列有 {share:.0%} 落在这个方向上({chosen}),它解释了各随机数权重列大小差异的 R² = {r2:.2f}。"
+            "的权重列有 {share:.0%} 落在这个方向上({chosen}){explained}。"
         ),
+        "sefa_r2": ",它们解释了各随机数权重列大小差异的 R² = {r2:.2f}",
+        "sefa_r2_one": ",它解释了各随机数权重列大小差异的 R² = {r2:.2f}",
+        "sefa_r2_none": ";随机数少于 {least} 个,无法测量各随机数权重列大小差异的 R²",
         "h_summary": "## 总结",
         "summary_value": "- **{value:g}**:{effect};{rows}。",
         "figure_traversal": "每个所选随机数取遍 {values}(第 0 张图):",
@@ -320,11 +356,12 @@ def _range(values: list[float], spec: str, template: str, alike: str | None = No
     return template.format(low=low, high=high, **names)
 
 
-def _outside(changes: list[float], baseline: dict[str, float]) -> tuple[int, int]:
-    """How many ``changes`` lie above and below the random directions' 5th to 95th percentile, as printed (3
-    decimals)."""
+def _outside(changes: list[float], dims: list[int], baseline: dict[str, float]) -> tuple[list[int], list[int]]:
+    """The ``dims`` whose ``changes`` lie above, and those below, the random directions' 5th to 95th percentile, as
+    printed (3 decimals)."""
     low, high = round(baseline["change_p5"], 3), round(baseline["change_p95"], 3)
-    return sum(round(change, 3) > high for change in changes), sum(round(change, 3) < low for change in changes)
+    printed = [(dim, round(change, 3)) for dim, change in zip(dims, changes, strict=True)]
+    return [dim for dim, change in printed if change > high], [dim for dim, change in printed if change < low]
 
 
 def _effect(
@@ -348,7 +385,7 @@ def _effect(
     if len(dims) == 1:
         return text["effect_visible"]
     differ = round(max(changes) * 1000) >= DIFFERENT * round(min(changes) * 1000)  # in printed thousandths
-    random = "_random" if _outside(changes, baseline) == (0, 0) else ""
+    random = "_random" if _outside(changes, dims, baseline) == ([], []) else ""
     return text[f"effect_visible_{'differ' if differ else 'alike'}{random}"]
 
 
@@ -385,16 +422,18 @@ def _weight(ratios: list[float], latent_dim: int, text: dict[str, str]) -> str:
     return text[key].format(others=latent_dim - 1)
 
 
-def _versus(changes: list[float], baseline: dict[str, float], text: dict[str, str]) -> str:
-    """How the changes compare with the random directions' 5th to 95th percentile, as printed (3 decimals)."""
-    above, below = _outside(changes, baseline)
+def _versus(changes: list[float], dims: list[int], baseline: dict[str, float], text: dict[str, str]) -> str:
+    """How the changes of ``dims`` compare with the random directions' 5th to 95th percentile, as printed (3
+    decimals); a minority outside it is named."""
+    above, below = _outside(changes, dims, baseline)
     if above and below:
         return text["versus_mixed"]
     half = len(changes) / 2
-    if above > half or below > half:
-        return _say(text, "versus_above" if above > half else "versus_below", len(changes))
-    if above or below:  # a minority, of two numbers or more
-        return text["versus_some_above" if above else "versus_some_below"]
+    if len(above) > half or len(below) > half:
+        return _say(text, "versus_above" if len(above) > half else "versus_below", len(changes))
+    if outside := above or below:  # a minority, of two numbers or more
+        key = "versus_some_above" if above else "versus_some_below"
+        return _say(text, key, len(outside)).format(dims=", ".join(f"z[{dim}]" for dim in outside))
     return _say(text, "versus_inside", len(changes))
 
 
@@ -424,7 +463,7 @@ def _value_paragraph(value: float, metrics: dict[str, Any], text: dict[str, str]
         rows=row_state,
         rand_mean=baseline["change_mean"],
         rand_range=_range([baseline["change_p5"], baseline["change_p95"]], ".3f", text["range"]),
-        versus=_versus(changes, baseline, text),
+        versus=_versus(changes, dims, baseline, text),
     )
     if class_changes is not None:
         total = sum(len(row["classes"]) for row in rows)
@@ -483,13 +522,12 @@ def _all_numbers_paragraph(metrics: dict[str, Any], text: dict[str, str]) -> str
     sensitivity, random = numbers["sensitivity"], numbers["random_sensitivity"]
     low, high = numbers["random_sensitivity_p5"], numbers["random_sensitivity_p95"]
     inside = sum(low <= value <= high for value in sensitivity) / len(sensitivity)
-    rho = round(numbers["spearman_sensitivity_vs_weight_norm"], 2)  # as printed
-    return text["all"].format(
+    return _say(text, "all", metrics["latent_dim"]).format(
         latent_dim=metrics["latent_dim"],
         sensitivities=_range(sensitivity, ".4f", text["range"]),
         s_mean=sum(sensitivity) / len(sensitivity),
-        rho=rho,
-        rho_text=text["rho_strong" if rho >= 0.7 else "rho_moderate" if rho >= 0.3 else "rho_weak"],
+        correlation=_correlation(numbers["spearman_sensitivity_vs_weight_norm"], text),
+        falls=text["falls_inside" if inside else "falls_outside"],
         num_random=len(random),
         random=_range(random, ".4f", text["range"]),
         r_mean=sum(random) / len(random),
@@ -498,9 +536,23 @@ def _all_numbers_paragraph(metrics: dict[str, Any], text: dict[str, str]) -> str
     )
 
 
+def _correlation(rho: float | None, text: dict[str, str]) -> str:
+    """The sentence on ρ, worded by its value as printed; None: too few numbers to measure it."""
+    if rho is None:
+        return text["correlation_none"].format(least=MIN_CORRELATED)
+    rho = round(rho, 2) + 0  # as printed, -0.00 as 0.00
+    key = "strong" if rho >= 0.7 else "moderate" if rho >= 0.3 else "weak" if rho > -0.3 else "negative"
+    return text["correlation"].format(rho=rho, rho_text=text[f"rho_{key}"])
+
+
 def _sefa_paragraph(metrics: dict[str, Any], text: dict[str, str]) -> str:
     sefa = metrics["sefa"]
     chosen = ", ".join(f"z[{dim}]: {share:.0%}" for dim, share in sefa["column_share"].items())
+    r2 = sefa["column_energy_r2"]
+    if r2 is None:
+        explained = text["sefa_r2_none"].format(least=MIN_CORRELATED)
+    else:
+        explained = _say(text, "sefa_r2", sefa["count"]).format(r2=r2)
     return _say(text, "sefa", sefa["count"]).format(
         count=sefa["count"],
         energy=sefa["energy_share"],
@@ -510,7 +562,7 @@ def _sefa_paragraph(metrics: dict[str, Any], text: dict[str, str]) -> str:
         number_top=sefa["max_number_sensitivity"],
         share=sefa["column_share_mean"],
         chosen=chosen,
-        r2=sefa["column_energy_r2"],
+        explained=explained,
     )
 
 
@@ -574,7 +626,8 @@ def build_report(metrics: dict[str, Any], models_text: str, figures: list[str], 
         parts.append(paragraph)
         number_rows.append(row)
     parts.append("\n".join(number_rows))
-    parts += [text["h_all"].format(latent_dim=metrics["latent_dim"]), _all_numbers_paragraph(metrics, text)]
+    h_all = _say(text, "h_all", metrics["latent_dim"]).format(latent_dim=metrics["latent_dim"])
+    parts += [h_all, _all_numbers_paragraph(metrics, text)]
     parts += [text["h_sefa"], _sefa_paragraph(metrics, text)]
     sefa_count = metrics["sefa"]["count"]
     parts += [_say(text, "figure_sefa", sefa_count).format(count=sefa_count), "![sefa](sefa.png)"]

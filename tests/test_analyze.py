@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import gan
 from gan.analysis import analyze, check_latent_config, measure, resolve_checkpoint
 from gan.errors import UserError
 from gan.figures import TILE_PX
-from gan.latent import diversity, generate, set_number
+from gan.latent import MIN_CORRELATED, diversity, first_layer_weight, generate, set_number
 from gan.report import TEXT, _rows, build_report
 from tests.conftest import ROOT, run_script, tiny_train_args
 
@@ -48,14 +49,17 @@ def block_study():
     return noise, study.metrics
 
 
-def block_metrics(dims: list[int], values: list[float]) -> dict:
-    """A study of BlockGenerator with what analyze() adds to it: the metrics that the report is written from."""
-    noise = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+def block_metrics(dims: list[int], values: list[float], generator: nn.Module | None = None) -> dict:
+    """A study of ``generator`` (by default BlockGenerator) with what analyze() adds to it: the metrics that the
+    report is written from."""
+    generator = generator or BlockGenerator()
+    latent_dim = first_layer_weight(generator).shape[1]
+    noise = torch.randn(6, latent_dim, generator=torch.Generator().manual_seed(0))
     traversal = [-1.0, 0.0, 1.0]
-    metrics = measure(BlockGenerator(), noise, dims, values, traversal, num_random=20, num_sefa=1, seed=0).metrics
+    metrics = measure(generator, noise, dims, values, traversal, num_random=20, num_sefa=1, seed=0).metrics
     metrics.update(
-        checkpoint="last.ckpt", model="mlp", epochs_trained=1, batches_trained=3, latent_dim=4, has_batchnorm=False,
-        noise="seed 0", num_images=6, dims=dims, values=values, device="cpu", seconds=0.1,
+        checkpoint="last.ckpt", model="mlp", epochs_trained=1, batches_trained=3, latent_dim=latent_dim,
+        has_batchnorm=False, noise="seed 0", num_images=6, dims=dims, values=values, device="cpu", seconds=0.1,
     )  # fmt: skip
     return metrics
 
@@ -236,6 +240,36 @@ def test_report_words_classify_the_numbers_as_printed() -> None:
     assert "ρ = 0.70: the first layer's weights largely explain" in report
 
 
+@pytest.mark.parametrize(
+    ("rho", "key"), [(-1.0, "rho_negative"), (-0.296, "rho_negative"), (-0.294, "rho_weak"), (0.0, "rho_weak")]
+)
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_report_words_a_negative_correlation_as_the_opposite(rho: float, key: str, lang: str) -> None:
+    metrics = block_metrics([0], [1.0])
+    metrics["all_numbers"]["spearman_sensitivity_vs_weight_norm"] = rho  # -0.296 is printed -0.30
+    text = TEXT[lang]
+    assert text["correlation"].format(rho=round(rho, 2) + 0, rho_text=text[key]) in build_report(
+        metrics, "", [], False, lang
+    )
+
+
+@pytest.mark.parametrize("latent_dim", [1, 2])
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_too_few_numbers_have_no_correlation(latent_dim: int, lang: str) -> None:
+    generator = nn.Sequential(nn.Linear(latent_dim, 784), nn.Tanh(), nn.Unflatten(1, (1, 28, 28)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torchmetrics warns of a correlation of one number
+        metrics = block_metrics([0], [1.0], generator)
+    assert metrics["all_numbers"]["spearman_sensitivity_vs_weight_norm"] is None
+    assert metrics["sefa"]["column_energy_r2"] is None
+    report = build_report(metrics, "", [], False, lang)
+    text = TEXT[lang]
+    assert re.search(r"\bnan\b", report) is None and "ρ =" not in report and "R² =" not in report
+    assert text["correlation_none"].format(least=MIN_CORRELATED) in report
+    assert text["sefa_r2_none"].format(least=MIN_CORRELATED) in report
+    assert (text["h_all_one"] in report) == (latent_dim == 1)  # not "All 1 numbers"
+
+
 SWEEP = [-10.0, -3.0, -1.0, 0.0, 1.0, 3.0, 10.0]
 
 
@@ -296,8 +330,6 @@ def test_report_of_one_sefa_direction_is_singular() -> None:
 @pytest.mark.parametrize(
     ("changes", "key"),
     [
-        ((0.039, 0.060), "versus_some_below"),  # the audit's z[23] at value 6, under the band 0.051 to 0.152
-        ((0.060, 0.160), "versus_some_above"),
         ((0.060, 0.100), "versus_inside"),
         ((0.039, 0.040), "versus_below"),
         ((0.039, 0.160), "versus_mixed"),
@@ -309,6 +341,30 @@ def test_report_names_numbers_outside_the_random_directions(changes: tuple[float
         row["change"] = change
     metrics["random_directions"][0].update(change_p5=0.051, change_p95=0.152)
     assert TEXT[lang][key] in build_report(metrics, "", [], False, lang)
+
+
+@pytest.mark.parametrize(
+    ("changes", "lang", "wording"),
+    [
+        # the audit's z[23] at value 6, under the band 0.051 to 0.152
+        ((0.039, 0.060), "en", "z[0] changes the images less than most random directions, the others like any random"
+                               " direction"),
+        ((0.060, 0.160), "en", "z[1] changes the images more than most random directions, the others like any random"
+                               " direction"),
+        ((0.160, 0.060, 0.170, 0.100), "en", "z[0], z[2] change the images more than most random directions, the"
+                                             " others like any random direction"),
+        ((0.060, 0.160), "zh", "z[1] 引起的变化大于大多数随机方向,其余与任意随机方向表现相同"),
+        ((0.039, 0.060, 0.040, 0.100), "zh", "z[0], z[2] 引起的变化小于大多数随机方向,其余与任意随机方向表现相同"),
+    ],
+)  # fmt: skip
+def test_report_names_the_few_numbers_outside_the_random_directions(
+    changes: tuple[float, ...], lang: str, wording: str
+) -> None:
+    metrics = block_metrics(list(range(len(changes))), [1.0])
+    for row, change in zip(metrics["study"], changes, strict=True):
+        row["change"] = change
+    metrics["random_directions"][0].update(change_p5=0.051, change_p95=0.152)
+    assert wording in build_report(metrics, "", [], False, lang)
 
 
 def test_report_compares_with_random_directions_as_printed() -> None:
@@ -360,6 +416,28 @@ def test_study_of_another_checkpoint_gets_its_own_folder_and_leaves_other_files(
     analyze(compose_analyze(f"ckpt={trained_run / 'checkpoints' / 'epoch_000.ckpt'}", "out_dir=null"))
     assert (trained_run / "analysis_epoch_000" / "report.md").is_file()
     assert (trained_run / "analysis_epoch_000" / ".write_test").read_text() == "mine"
+
+
+def test_a_new_study_replaces_the_previous_ones_files(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small = ["latent.dims=[0]", "latent.num_images=2", "latent.random_directions=20", f"out_dir={tmp_path}"]
+    analyze(compose_analyze(f"ckpt={trained_run}", "latent.values=[1,10,100]", *small))
+    first = {path.name for path in tmp_path.iterdir()}
+    mine = ["notes.txt", "value_mine.png", "value_nan.png"]  # the user's, not a study's
+    for name in mine:
+        (tmp_path / name).write_text("mine")
+    capsys.readouterr()
+    analyze(compose_analyze(f"ckpt={trained_run}", "latent.values=[5]", *small))
+    assert capsys.readouterr().out == f"replacing the previous study in {tmp_path} (12 files; other files there stay)\n"
+    second = first - {"value_1.png", "value_10.png", "value_100.png"} | {"value_5.png"}
+    assert {path.name for path in tmp_path.iterdir()} == second | set(mine)
+    assert all((tmp_path / name).read_text() == "mine" for name in mine)
+
+    np.save(tmp_path / "same.npy", np.ones((2, 100)))
+    with pytest.raises(UserError, match="the noise vectors all give the same image"):  # refused: nothing replaced
+        analyze(compose_analyze(f"ckpt={trained_run}", f"latent.noise_file={tmp_path / 'same.npy'}", *small))
+    assert {path.name for path in tmp_path.iterdir()} == second | set(mine) | {"same.npy"}
 
 
 def test_report_in_chinese(trained_run: Path, tmp_path: Path) -> None:
@@ -422,7 +500,25 @@ BAD_INPUTS = [
     ("device=tpu", "device must be auto, cpu or cuda, got 'tpu'"),
     ("+latent.value=[5]", "latent.value is no setting (a typo?); the settings here: dims, noise_file, num_images"),
     ("+outdir=x", "outdir is no setting (a typo?); the settings here: ckpt, classes, device, latent, out_dir, report"),
-]
+    ("ckpt={diverged}", "the generator in {diverged} holds NaN or infinite weights (the run diverged); analyse an"
+                        " earlier checkpoint of the run"),
+    ("latent=5", "latent must be a section of settings (latent.dims=..., latent.values=..., latent.seed=...,"),
+    ("report=null", "report must be a section of settings (report.lang=...), got None"),
+    ("classes=null", "classes must be a section of settings (classes.enabled=..., classes.data_root=..., "
+                     "classes.system_dir=...), got None"),
+    ("classes=5", "classes must be a section of settings (classes.enabled=..., classes.data_root=..."),
+    ("~latent", "latent is missing: it is a section of settings (latent.dims=..., latent.values=..., latent.seed="),
+]  # fmt: skip
+
+
+def diverged_checkpoint(run: Path, path: Path) -> Path:
+    """A copy of ``run``'s last checkpoint whose generator (its moving average too, if any) holds a NaN weight."""
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    for key, tensor in checkpoint["state_dict"].items():
+        if key.startswith("generator") and key.endswith("fc2.bias"):
+            tensor[0] = float("nan")
+    torch.save(checkpoint, path)
+    return path
 
 
 @pytest.mark.parametrize(("override", "message"), BAD_INPUTS)
@@ -437,13 +533,14 @@ def test_bad_input_is_refused_with_one_line(override: str, message: str, trained
     paths = dict(
         run=trained_run, corrupt=corrupt, wrong_shape=tmp_path / "wrong.npy", same=tmp_path / "same.npy",
         text_pt=tmp_path / "text.pt", complex_pt=tmp_path / "complex.pt", bare=tmp_path / "bare",
-        missing_npy=tmp_path / "missing.npy",
+        missing_npy=tmp_path / "missing.npy", diverged=diverged_checkpoint(trained_run, tmp_path / "diverged.ckpt"),
     )  # fmt: skip
     override, message = override.format(**paths), message.format(**paths)
-    overrides = [f"ckpt={trained_run}", f"out_dir={tmp_path / 'out'}", override]
+    overrides = [f"ckpt={trained_run}", f"out_dir={tmp_path / 'out' / 'deep'}", override]
     with pytest.raises(UserError, match=re.escape(message)) as error:
         analyze(compose_analyze(*overrides))
     assert "\n" not in str(error.value)
+    assert not (tmp_path / "out").exists()  # a refused study leaves no folder of its own, even one it made
 
 
 @pytest.mark.parametrize("latent_dim", [1, 3, 16, 100])
@@ -468,6 +565,16 @@ def test_a_sweep_is_refused_before_anything_is_written(trained_run: Path, tmp_pa
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: analyze.py makes one study per call")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_hydra_run_dir_is_refused_before_hydra_makes_it(tmp_path: Path) -> None:
+    run_dir = tmp_path / "x"
+    result = run_script(str(ROOT / "analyze.py"), "ckpt=x", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: hydra.run.dir={run_dir}: analyze.py writes only to out_dir; give out_dir={run_dir} instead"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -497,7 +604,19 @@ def test_ctrl_c_stops_with_one_line() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 130
-    assert result.stderr.strip() == "interrupted: the files in out_dir may mix this study's and an earlier one's"
+    assert result.stderr.strip() == "interrupted: out_dir keeps the previous study, or what this one wrote so far"
+
+
+def test_ctrl_c_while_hydra_composes_the_settings_exits_quietly() -> None:
+    code = (  # analyze.py as a script, interrupted while Hydra composes its config
+        "import runpy, sys\nfrom hydra._internal.hydra import Hydra\n"
+        "def interrupted(*args, **kwargs):\n    raise KeyboardInterrupt\n"
+        "Hydra.compose_config = interrupted\nsys.argv = ['analyze.py', 'ckpt=x']\n"
+        "runpy.run_path('analyze.py', run_name='__main__')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 130
+    assert result.stderr == ""
 
 
 def test_ckpt_latest_finds_the_newest_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
