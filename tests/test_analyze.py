@@ -595,26 +595,25 @@ def test_a_run_folder_without_checkpoints_is_refused_as_out_dir(marker: str, tra
     assert (run_without_checkpoints / "loss_curve.png").read_bytes() == b"the run's own curve"
 
 
-def test_ctrl_c_stops_with_one_line() -> None:
-    code = (  # analyze.py as a script, whose study is interrupted
-        "import runpy, sys, gan.analysis\n"
-        "def interrupted(cfg):\n    raise KeyboardInterrupt\n"
-        "gan.analysis.analyze = interrupted\nsys.argv = ['analyze.py', 'ckpt=x']\n"
+def run_interrupted(owner_import: str, target: str) -> subprocess.CompletedProcess:
+    """analyze.py as a script, with ``target`` (imported by ``owner_import``) replaced by one that raises
+    KeyboardInterrupt."""
+    code = (
+        f"import runpy, sys\n{owner_import}\ndef interrupted(*args, **kwargs):\n    raise KeyboardInterrupt\n"
+        f"{target} = interrupted\nsys.argv = ['analyze.py', 'ckpt=x']\n"
         "runpy.run_path('analyze.py', run_name='__main__')"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def test_ctrl_c_stops_with_one_line() -> None:
+    result = run_interrupted("import gan.analysis", "gan.analysis.analyze")  # the study is interrupted
     assert result.returncode == 130
     assert result.stderr.strip() == "interrupted: out_dir keeps the previous study, or what this one wrote so far"
 
 
 def test_ctrl_c_while_hydra_composes_the_settings_exits_quietly() -> None:
-    code = (  # analyze.py as a script, interrupted while Hydra composes its config
-        "import runpy, sys\nfrom hydra._internal.hydra import Hydra\n"
-        "def interrupted(*args, **kwargs):\n    raise KeyboardInterrupt\n"
-        "Hydra.compose_config = interrupted\nsys.argv = ['analyze.py', 'ckpt=x']\n"
-        "runpy.run_path('analyze.py', run_name='__main__')"
-    )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    result = run_interrupted("from hydra._internal.hydra import Hydra", "Hydra.compose_config")
     assert result.returncode == 130
     assert result.stderr == ""
 
