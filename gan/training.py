@@ -332,13 +332,14 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def _check_settings(cfg: DictConfig) -> None:
-    needed = (OmegaConf.load(CONF_DIR / "train.yaml").keys() | group_nodes()) - {"defaults", "hydra", "logger"}
+    nodes = group_nodes()
+    needed = (OmegaConf.load(CONF_DIR / "train.yaml").keys() | nodes) - {"defaults", "hydra", "logger"}
     if missing := sorted(needed - cfg.keys()):
         raise UserError(
             f"~{missing[0]}: a run needs its {missing[0]} settings; only ~logger can be left out (and one callback"
             " with callbacks.NAME=null)"
         )
-    require_declared(cfg, CONF_DIR / "train.yaml", ["metrics"], group_nodes=group_nodes())
+    require_declared(cfg, CONF_DIR / "train.yaml", ["metrics"], group_nodes=nodes)
     require_declared(cfg.paths, CONF_DIR / "paths" / "default.yaml", prefix="paths.")  # nothing else reads paths
     if cfg.trainer.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise UserError(
@@ -420,12 +421,13 @@ def check_logger_settings(config: DictConfig) -> None:
     """Refuse a misspelt TensorBoard setting (``+logger.flush_sec=10``): TensorBoardLogger hands the settings it does
     not know to torch's SummaryWriter, which would refuse them only once training starts."""
     try:
-        is_tensorboard = issubclass(get_class(config._target_), TensorBoardLogger)
+        if not issubclass(get_class(config._target_), TensorBoardLogger):
+            return
     except Exception:  # no such class: _instantiate names it
         return
     known = {*inspect.signature(TensorBoardLogger).parameters, *inspect.signature(SummaryWriter).parameters}
     known -= {"kwargs", "log_dir"}  # log_dir: the logger sets it
-    if is_tensorboard and (unknown := sorted(set(config) - known - {"_target_"})):
+    if unknown := sorted(set(config) - known - {"_target_"}):
         raise UserError(f"logger.{unknown[0]} is no setting (a typo?); the settings here: {', '.join(sorted(known))}")
 
 
