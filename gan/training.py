@@ -436,10 +436,13 @@ def _not_an_advert(record: logging.LogRecord) -> bool:
 
 
 def quiet_lightning() -> None:
-    """Hide two of Lightning's notices that say nothing about the run: its advert for a cloud logger, and a warning,
-    with its source path, that its own code uses a name torch has deprecated."""
+    """Hide notices, printed with their source paths, that say nothing about the run: Lightning's advert for a cloud
+    logger, its use of a name torch has deprecated, its note that a resumed run's checkpoint folder holds files, and
+    torchmetrics' note that KID keeps its features in memory (10 MB of the classifier's features)."""
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_not_an_advert)
     warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)
+    warnings.filterwarnings("ignore", r"Checkpoint directory .* exists and is not empty")
+    warnings.filterwarnings("ignore", r"Metric `Kernel Inception Distance` will save all extracted features")
 
 
 def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[LightningDataModule, GAN, Trainer]:
