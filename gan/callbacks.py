@@ -257,6 +257,8 @@ class LossCurve(DivergenceCheck):
                 f"end of epoch {epoch}",
                 (end, 1.0),
                 xycoords=("data", "axes fraction"),
+                xytext=(-3, -3),  # inside the frame, left of the line
+                textcoords="offset points",
                 ha="right",
                 va="top",
                 fontsize=8,
@@ -264,8 +266,8 @@ class LossCurve(DivergenceCheck):
             )
         ax.set_xlabel("training step (batch)")
         ax.set_ylabel("loss")
-        ax.set_title("Discriminator and generator loss")
-        ax.legend(loc="upper left")
+        ax.set_title("Discriminator and generator loss", loc="left")
+        ax.legend(loc="lower right", bbox_to_anchor=(1, 1), ncols=2, frameon=False)  # above the frame: no curve hidden
         fig.tight_layout()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(self.path, dpi=120)
