@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every GPU measurement of the README's "On a GPU" section in one call: the CUDA-only tests, the benchmark with
-# hardware=gpu, and the wall time of the lab's 15-epoch conv run.
+# The GPU measurements that decide issue 5, in one call: the CUDA-only tests, the benchmark with hardware=gpu, and
+# the wall time of the lab's 15-epoch conv run (the README's "On a GPU" lists these and more).
 #
 #     bash benchmarks/gpu_check.sh [DATA_ROOT]    # DATA_ROOT: data.root, default data/
 #
@@ -8,8 +8,10 @@
 # the time. Each run writes into a new temporary folder, printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD"  # this checkout's gan/, for the benchmark too (an installed one could differ)
 data_root="${1:-data}"
 work=$(mktemp -d)
+echo "outputs: $work"
 
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python -c "import torch, pytorch_lightning as pl; print('torch', torch.__version__, '| lightning', pl.__version__)"
@@ -21,4 +23,3 @@ TIMEFORMAT="%R s: python train.py model=conv hardware=gpu trainer.max_epochs=15"
 time python train.py model=conv hardware=gpu trainer.max_epochs=15 "data.root=$data_root" \
   "hydra.run.dir=$work/conv15" >"$work/conv15.log" 2>&1
 tail -n 2 "$work/conv15/metrics.csv"
-echo "outputs: $work"

@@ -113,6 +113,13 @@ def generator_loss(g_logits: torch.Tensor, loss: str) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(g_logits, torch.ones_like(g_logits))
 
 
+def network(name: str, built: Any) -> nn.Module:
+    """``built``, the ``model.<name>`` network, if it is a torch module with weights to train."""
+    if not isinstance(built, nn.Module) or next(built.parameters(), None) is None:
+        raise UserError(f"model.{name}._target_ builds a {type(built).__name__}, not a network with weights")
+    return built
+
+
 class GAN(LightningModule):
     """Trains ``generator`` against ``discriminator`` with Adam; the defaults of the arguments are the lab's loop.
 
@@ -171,8 +178,8 @@ class GAN(LightningModule):
             raise UserError(f"model.ema_decay must be in [0, 1) (0 turns the average off), got {ema_decay!r}")
         self.save_hyperparameters(logger=False)  # gan.callbacks.LogConfig logs the whole config
         self.automatic_optimization = False
-        self.generator: nn.Module = instantiate(generator)
-        self.discriminator: nn.Module = instantiate(discriminator)
+        self.generator: nn.Module = network("generator", instantiate(generator))
+        self.discriminator: nn.Module = network("discriminator", instantiate(discriminator))
         self.generator_ema: AveragedModel | None = None
         if ema_decay:
             ema_update = ema_with_warmup(ema_decay)

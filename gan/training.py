@@ -19,9 +19,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback as HydraCallback
 from hydra.types import RunMode
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import ConfigAttributeError
+from omegaconf.errors import ConfigAttributeError, InterpolationKeyError
 from pytorch_lightning import Callback, LightningDataModule, Trainer, seed_everything
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import Logger, TensorBoardLogger
@@ -131,6 +131,7 @@ def claim_run_folder(run_dir: Path) -> None:
 
 
 _made_run_folders: dict[Path, Path] = {}  # a new run's folder -> the outermost folder that its claim made
+_run_folder_locks: list[int] = []  # the lock of this process's run folder (lock_run_folder), held until it ends
 _new_log_files: set[Path] = set()  # Hydra's log files that a new run's claim found missing (Hydra makes them next)
 
 
@@ -190,6 +191,8 @@ class OutputDirCheck(HydraCallback):
                 self._check_resumable(config, run_dir)
             made = _outermost_missing(run_dir)
             require_writable_folder("output folder", run_dir)
+            if not _is_ddp_child(config.hydra):  # held until the process ends; a refused resume writes nothing
+                _run_folder_locks.append(lock_run_folder(run_dir))
             if not config.resume and not _is_ddp_child(config.hydra):
                 claim_run_folder(run_dir)
                 run_dir = Path(os.path.abspath(run_dir))
@@ -331,6 +334,14 @@ def check_config(cfg: DictConfig) -> None:
         raise UserError(f"{error.full_key} is missing: a run needs it (removed with ~?)") from None
 
 
+def check_references(cfg: DictConfig) -> None:
+    """Refuse a ``${...}`` whose setting was removed (``~data.batch_size``, which ``model.batch_size`` names)."""
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except InterpolationKeyError as error:
+        raise UserError(f"{error.full_key}: {first_line(error)} (removed with ~?)") from None
+
+
 def _check_settings(cfg: DictConfig) -> None:
     nodes = group_nodes()
     needed = (OmegaConf.load(CONF_DIR / "train.yaml").keys() | nodes) - {"defaults", "hydra", "logger"}
@@ -417,13 +428,10 @@ def _instantiate(name: str, config: DictConfig, kind: type, **kwargs: Any) -> An
     return built
 
 
-def check_logger_settings(config: DictConfig) -> None:
+def check_logger_settings(logger: Logger, config: DictConfig) -> None:
     """Refuse a misspelt TensorBoard setting (``+logger.flush_sec=10``): TensorBoardLogger hands the settings it does
     not know to torch's SummaryWriter, which would refuse them only once training starts."""
-    try:
-        if not issubclass(get_class(config._target_), TensorBoardLogger):
-            return
-    except Exception:  # no such class: _instantiate names it
+    if not isinstance(logger, TensorBoardLogger):
         return
     known = {*inspect.signature(TensorBoardLogger).parameters, *inspect.signature(SummaryWriter).parameters}
     known -= {"kwargs", "log_dir"}  # log_dir: the logger sets it
@@ -465,8 +473,8 @@ def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[Lightn
         callbacks.insert(0, DivergenceCheck())  # first: an epoch's end checks the losses before the weights are used
     logger = False  # ~logger: no TensorBoard
     if cfg.get("logger"):
-        check_logger_settings(cfg.logger)
         logger = _instantiate("logger", cfg.logger, Logger)
+        check_logger_settings(logger, cfg.logger)
     if logger:
         callbacks.append(LogConfig(OmegaConf.to_container(cfg, resolve=True)))
     trainer = _instantiate("trainer", cfg.trainer, Trainer, callbacks=callbacks, logger=logger)
@@ -474,7 +482,7 @@ def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[Lightn
 
 
 OUTPUT_KEYS = (".output_dir", ".dirpath", ".save_dir")  # the settings of the folders that callbacks and loggers fill
-OUTPUT_NAMES = (".name", ".version", ".filename")  # and of the names of what they write there (logger.name)
+OUTPUT_NAMES = (".name", ".version", ".sub_dir", ".filename")  # and of the names of what they write there (logger.name)
 
 
 def check_output_folders(cfg: DictConfig, run_dir: Path) -> None:
@@ -512,8 +520,9 @@ def train(cfg: DictConfig) -> None:
     run_dir = Path(hydra_config.runtime.output_dir)
     trainer = None
     try:
-        with contextlib.nullcontext() if _is_ddp_child(hydra_config) else hold_run_folder(run_dir):
+        with hold_run_folder(run_dir) if in_sweep() else contextlib.nullcontext():  # a run's: since on_run_start
             check_config(cfg)  # before check_output_folders reads them
+            check_references(cfg)
             check_output_folders(cfg, run_dir)
             ckpt_path = resume_checkpoint(cfg)
             datamodule, model, trainer = build(cfg)
@@ -529,19 +538,26 @@ def train(cfg: DictConfig) -> None:
         raise
 
 
-@contextlib.contextmanager
-def hold_run_folder(run_dir: Path) -> Iterator[None]:
-    """Hold ``run_dir`` while this process trains in it (a lock that the system drops when the process ends): a
-    second process, such as a resume of a run still training, is refused."""
+def lock_run_folder(run_dir: Path) -> int:
+    """Lock ``run_dir`` for this process, which trains there: a second process (a resume of a run still training) is
+    refused. Returns the descriptor whose closing unlocks it; the system closes it when the process ends."""
     folder = os.open(run_dir, os.O_RDONLY)
     try:
-        try:
-            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(
-                f"the run folder {run_dir} is in use: a run is training there; resume it once that run has ended"
-                " (Ctrl-C stops it and saves where it stands)"
-            ) from None
+        fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(folder)
+        raise UserError(
+            f"the run folder {run_dir} is in use: a run is training there; resume it once that run has ended"
+            " (Ctrl-C stops it and saves where it stands)"
+        ) from None
+    return folder
+
+
+@contextlib.contextmanager
+def hold_run_folder(run_dir: Path) -> Iterator[None]:
+    """Hold the lock of ``run_dir`` (:func:`lock_run_folder`) while the block runs: a sweep's job, in its folder."""
+    folder = lock_run_folder(run_dir)
+    try:
         yield
     finally:
         os.close(folder)

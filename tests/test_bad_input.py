@@ -68,6 +68,9 @@ BAD_INPUTS = [
         ["+callbacks.extra._target_=builtins.dict"],
         ["callbacks.extra._target_=builtins.dict builds a dict, not a Callback"],
     ),
+    ("logger folder out of the run", ["+logger.sub_dir=../out"], ["logger.sub_dir='../out': a run writes only"]),
+    ("network of another kind", ["model.generator._target_=builtins.dict"], ["builds a dict, not a network with"]),
+    ("setting another refers to", ["~data.batch_size"], ["Interpolation key 'data.batch_size' not found"]),
     ("logger name out of the run", ["logger.name=../out"], ["logger.name='../out': a run writes only into its own"]),
     (
         "checkpoint name out of the run",
