@@ -5,7 +5,7 @@ import math
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,17 @@ from gan.callbacks import LossCurve
 from gan.checkpoint import generator_from_checkpoint, model_name, read_checkpoint, whole_epochs
 from gan.classifier import CLASS_NAMES, load_classifier
 from gan.data import FashionMNISTDataModule
-from gan.errors import MAX_SEED, UserError, require_bool, require_declared, require_int, require_writable_folder
+from gan.errors import (
+    MAX_SEED,
+    UserError,
+    outermost_missing,
+    remove_made_folders,
+    require_bool,
+    require_declared,
+    require_int,
+    require_sections,
+    require_writable_folder,
+)
 from gan.figures import image_grid
 from gan.latent import (
     MIN_CORRELATED,
@@ -65,13 +75,21 @@ class Study:
 
 
 class NoRunDir(HydraCallback):
-    """Refuses ``hydra.run.dir=`` before Hydra makes that folder: analyze.py writes only to ``out_dir``."""
+    """Refuses ``hydra.run.dir=`` and ``hydra.output_subdir=`` before Hydra makes those folders: analyze.py writes
+    only to ``out_dir``."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         if config.hydra.run.dir != ".":
             print(
                 f"error: hydra.run.dir={config.hydra.run.dir}: analyze.py writes only to out_dir;"
                 f" give out_dir={config.hydra.run.dir} instead",
+                file=sys.stderr,
+            )
+            sys.exit(1)
+        if config.hydra.output_subdir is not None:
+            print(
+                f"error: hydra.output_subdir={config.hydra.output_subdir}: analyze.py writes only to out_dir;"
+                " leave hydra.output_subdir out",
                 file=sys.stderr,
             )
             sys.exit(1)
@@ -429,14 +447,19 @@ def write_run_artefacts(checkpoint: dict[str, Any], out_dir: Path) -> tuple[str,
 
 
 def check_sections(cfg: DictConfig) -> None:
-    """Refuse a section of settings replaced by a value (``latent=5``, ``report=null``) or removed (``~latent``)."""
+    """Refuse a setting removed (``~ckpt``, ``~latent``) or a section of settings replaced by a value (``latent=5``,
+    ``report=null``)."""
     declared = OmegaConf.load(CONF_DIR / "analyze.yaml")
-    for name in SECTIONS:
-        if not isinstance(cfg.get(name), DictConfig):
-            settings = ", ".join(f"{name}.{key}=..." for key in declared[name])
-            if name not in cfg:
-                raise UserError(f"{name} is missing: it is a section of settings ({settings}); leave out ~{name}")
-            raise UserError(f"{name} must be a section of settings ({settings}), got {cfg[name]!r}")
+
+    def refusal(name: str) -> str:
+        if name not in SECTIONS:
+            return f"{name} is missing: a study needs this setting; leave out ~{name}"
+        settings = ", ".join(f"{name}.{key}=..." for key in declared[name])
+        if name not in cfg:
+            return f"{name} is missing: it is a section of settings ({settings}); leave out ~{name}"
+        return f"{name} must be a section of settings ({settings}), got {cfg[name]!r}"
+
+    require_sections(cfg, CONF_DIR / "analyze.yaml", refusal, SECTIONS)
 
 
 def check_options(cfg: DictConfig) -> None:
@@ -486,13 +509,11 @@ def choose_out_dir(out_dir: str | None, ckpt_file: Path, run_dir: Path) -> Path:
 @contextmanager
 def writable_out_dir(out_dir: Path) -> Iterator[Path]:
     """``out_dir``, made writable; the folders made for it are removed again, if empty, when the study stops."""
-    made = [folder for folder in (out_dir, *out_dir.parents) if not folder.exists()]  # the deepest first
+    made = outermost_missing(out_dir)
     try:
         yield require_writable_folder("out_dir", out_dir)
     except BaseException:
-        for folder in made:
-            with suppress(OSError):  # not empty: the study wrote there, or someone else did
-                folder.rmdir()
+        remove_made_folders(out_dir, made)  # those the study wrote in, or someone else did, stay
         raise
 
 

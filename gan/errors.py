@@ -1,10 +1,11 @@
 """Errors caused by the user's input or machine, reported as one line without a traceback."""
 
 import math
+import os
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,46 @@ def require_writable_folder(name: str, folder: str | Path) -> Path:
     except OSError as error:
         raise UserError(f"cannot write the {name} {folder}: {error.strerror}") from error
     return folder
+
+
+def outermost_missing(folder: str | Path) -> Path | None:
+    """The outermost folder on ``folder``'s absolute path that does not exist yet (making ``folder`` makes it), or
+    None."""
+    folder = Path(os.path.abspath(folder))
+    if folder.exists() or folder.is_symlink():
+        return None
+    while not folder.parent.exists():
+        folder = folder.parent
+    return folder
+
+
+def remove_made_folders(folder: str | Path, outermost: Path | None) -> None:
+    """Remove ``folder`` and the folders above it up to ``outermost`` (what making it made: :func:`outermost_missing`;
+    None: nothing), each only while empty."""
+    if outermost is None:
+        return
+    folder = Path(os.path.abspath(folder))
+    for made in (folder, *folder.parents):
+        if not made.is_relative_to(outermost):
+            return
+        with suppress(OSError):  # not empty (the user's or the command's files), or never made: it stays
+            made.rmdir()
+
+
+def require_sections(
+    config: DictConfig,
+    config_file: Path,
+    message: Callable[[str], str],
+    sections: Collection[str] = (),
+    also: Iterable[str] = (),
+    optional: Iterable[str] = (),
+) -> None:
+    """Refuse, with ``message(name)``, a top-level setting of ``config_file`` (or ``also``) removed with ``~``, unless
+    ``optional``, or one of its ``sections`` replaced by a value (``latent=5``)."""
+    needed = (OmegaConf.load(config_file).keys() | set(also)) - {"defaults", "hydra", *optional}
+    for name in [*sorted(needed), *sections]:
+        if name not in config or name in sections and not isinstance(config[name], DictConfig):
+            raise UserError(message(name))
 
 
 def require_declared(

@@ -35,8 +35,11 @@ from gan.errors import (
     UserError,
     exit_on_user_error,
     first_line,
+    outermost_missing,
+    remove_made_folders,
     require_declared,
     require_int,
+    require_sections,
     require_writable_folder,
 )
 from gan.module import GAN
@@ -135,16 +138,6 @@ _run_folder_locks: list[int] = []  # the lock of this process's run folder (lock
 _new_log_files: set[Path] = set()  # Hydra's log files that a new run's claim found missing (Hydra makes them next)
 
 
-def _outermost_missing(folder: Path) -> Path | None:
-    """The outermost folder on ``folder``'s path that does not exist yet (making ``folder`` makes it), or None."""
-    folder = Path(os.path.abspath(folder))
-    if folder.exists() or folder.is_symlink():
-        return None
-    while not folder.parent.exists():
-        folder = folder.parent
-    return folder
-
-
 def release_run_folder(run_dir: Path, log_name: str) -> None:
     """Remove what a new run stopped before training wrote in ``run_dir``, so the folder can be used again: its
     ``.hydra`` record and ``tensorboard/`` (both refused in a folder that held them), Hydra's log file when the run
@@ -154,15 +147,7 @@ def release_run_folder(run_dir: Path, log_name: str) -> None:
     log_file = run_dir / log_name
     if log_file in _new_log_files and log_file.is_file() and log_file.stat().st_size == 0:
         log_file.unlink()
-    made = _made_run_folders.get(run_dir)
-    if made is None:  # a folder that was there before: all else in it is the user's
-        return
-    for folder in (run_dir, *run_dir.parents):
-        if any(folder.iterdir()):
-            return
-        folder.rmdir()
-        if folder == made:
-            return
+    remove_made_folders(run_dir, _made_run_folders.get(run_dir))  # None: the user's folder, with all else in it
 
 
 def require_folder_name(option: str, folder: Any) -> str:
@@ -189,7 +174,7 @@ class OutputDirCheck(HydraCallback):
             run_dir = Path(require_folder_name("hydra.run.dir", config.hydra.run.dir))
             if config.resume:
                 self._check_resumable(config, run_dir)
-            made = _outermost_missing(run_dir)
+            made = outermost_missing(run_dir)
             require_writable_folder("output folder", run_dir)
             if not _is_ddp_child(config.hydra):  # held until the process ends; a refused resume writes nothing
                 _run_folder_locks.append(lock_run_folder(run_dir))
@@ -344,12 +329,10 @@ def check_references(cfg: DictConfig) -> None:
 
 def _check_settings(cfg: DictConfig) -> None:
     nodes = group_nodes()
-    needed = (OmegaConf.load(CONF_DIR / "train.yaml").keys() | nodes) - {"defaults", "hydra", "logger"}
-    if missing := sorted(needed - cfg.keys()):
-        raise UserError(
-            f"~{missing[0]}: a run needs its {missing[0]} settings; only ~logger can be left out (and one callback"
-            " with callbacks.NAME=null)"
-        )
+    refusal = (
+        "~{0}: a run needs its {0} settings; only ~logger can be left out (and one callback with callbacks.NAME=null)"
+    )
+    require_sections(cfg, CONF_DIR / "train.yaml", refusal.format, also=nodes, optional=["logger"])
     require_declared(cfg, CONF_DIR / "train.yaml", ["metrics"], group_nodes=nodes)
     require_declared(cfg.paths, CONF_DIR / "paths" / "default.yaml", prefix="paths.")  # nothing else reads paths
     if cfg.trainer.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():

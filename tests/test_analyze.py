@@ -508,6 +508,9 @@ BAD_INPUTS = [
                      "classes.system_dir=...), got None"),
     ("classes=5", "classes must be a section of settings (classes.enabled=..., classes.data_root=..."),
     ("~latent", "latent is missing: it is a section of settings (latent.dims=..., latent.values=..., latent.seed="),
+    ("~ckpt", "ckpt is missing: a study needs this setting; leave out ~ckpt"),
+    ("~out_dir", "out_dir is missing: a study needs this setting; leave out ~out_dir"),
+    ("~device", "device is missing: a study needs this setting; leave out ~device"),
 ]  # fmt: skip
 
 
@@ -576,6 +579,17 @@ def test_a_hydra_run_dir_is_refused_before_hydra_makes_it(tmp_path: Path) -> Non
         f"error: hydra.run.dir={run_dir}: analyze.py writes only to out_dir; give out_dir={run_dir} instead"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("subdir", "shown"), [("x", "x"), ("''", ""), ("{tmp}/x", "{tmp}/x")])
+def test_a_hydra_output_subdir_is_refused_before_hydra_makes_it(subdir: str, shown: str, tmp_path: Path) -> None:
+    subdir, shown = subdir.format(tmp=tmp_path), shown.format(tmp=tmp_path)
+    result = run_script(str(ROOT / "analyze.py"), "ckpt=x", f"hydra.output_subdir={subdir}", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: hydra.output_subdir={shown}: analyze.py writes only to out_dir; leave hydra.output_subdir out"
+    )
+    assert list(tmp_path.iterdir()) == []  # no record folder, here (the run folder) or elsewhere
 
 
 @pytest.mark.parametrize(("value", "shown"), [("null", "None"), ("''", "''")])
