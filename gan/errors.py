@@ -64,11 +64,13 @@ def require_bool(name: str, value: Any) -> bool:
     return value
 
 
-def require_number(name: str, value: Any, positive: bool = False) -> float:
-    """``value`` if it is a finite number (above 0 when ``positive``), else a UserError naming ``name`` and it."""
+def require_number(name: str, value: Any, positive: bool = False, most: float | None = None) -> float:
+    """``value`` if it is a finite number (above 0 when ``positive``, at most ``most``), else a UserError naming
+    ``name`` and it."""
     is_number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not is_number or (positive and value <= 0):
-        raise UserError(f"{name} must be {'a positive' if positive else 'a'} finite number, got {value!r}")
+    if not is_number or (positive and value <= 0) or (most is not None and value > most):
+        allowed = f"{'a positive' if positive else 'a'} finite number" + ("" if most is None else f" up to {most:g}")
+        raise UserError(f"{name} must be {allowed}, got {value!r}")
     return value
 
 

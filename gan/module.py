@@ -20,6 +20,7 @@ CHECKPOINT_FORMAT = 1  # bumped when checkpoints of older code can no longer be 
 STAT_NAMES = ("loss/d", "loss/g", "D(x)", "D(G(z))")  # logged as NAME_step and NAME_epoch
 REFERENCE_BATCH_SIZE = 64  # the lab's batch size, at which model.lr applies unscaled
 LR_SCALING = {"none": lambda ratio: 1.0, "linear": lambda ratio: ratio, "sqrt": math.sqrt}
+MAX_LR = 1.0  # Adam moves each weight by about lr a step: beyond 1 (weights start near 0.05) training is noise
 LOSSES = ("bce", "hinge")  # bce: the lab's (non-saturating) binary cross-entropy; hinge: the hinge loss of SAGAN
 
 
@@ -161,7 +162,7 @@ class GAN(LightningModule):
         ):
             raise UserError(f"model.betas must be two numbers in [0, 1) (Adam's), got {betas!r}")
         for name, value in (("lr", lr), ("lr_d", lr if lr_d is None else lr_d)):
-            require_number(f"model.{name}", value, positive=True)
+            require_number(f"model.{name}", value, positive=True, most=MAX_LR)
         for name, value in (("label_smoothing", label_smoothing), ("ema_decay", ema_decay), ("r1_gamma", r1_gamma)):
             require_number(f"model.{name}", value)
         if lr_scaling not in LR_SCALING:
