@@ -4,11 +4,18 @@
 #
 #     bash benchmarks/gpu_check.sh [DATA_ROOT]    # DATA_ROOT: data.root, default data/
 #
+# On the lent GPU machine (no Hydra, no internet): bash benchmarks/gpu_carry.sh here first, then carry .gpu_carry
+# and pass .gpu_carry/data as DATA_ROOT.
+#
 # The benchmark runs before the timed run, so the image metrics' classifier is trained (once per data.root) outside
 # the time. Each run writes into a new temporary folder, printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD"  # this checkout's gan/, for the benchmark too (an installed one could differ)
+if [ -d .gpu_carry/whl ]; then  # packed by benchmarks/gpu_carry.sh: what the lent machine lacks
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu_carry/whl/*.whl
+  export PYTHONPATH="$PYTHONPATH:/tmp/site"
+fi
 data_root="${1:-data}"
 work=$(mktemp -d)
 echo "outputs: $work"
