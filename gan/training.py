@@ -402,8 +402,11 @@ def _instantiate(name: str, config: DictConfig, kind: type, **kwargs: Any) -> An
     try:
         built = instantiate(config, **kwargs)
     except InstantiationException as error:
-        if isinstance(error.__cause__, UserError):
-            raise error.__cause__ from None
+        cause = error.__cause__
+        while isinstance(cause, InstantiationException):  # a network that the GAN builds inside its own build
+            cause = cause.__cause__
+        if isinstance(cause, UserError):
+            raise cause from None
         cause = first_line(error.__cause__ or error)
         raise UserError(f"cannot build {name} ({config.get('_target_')}) from its settings: {cause}") from error
     if not isinstance(built, kind):

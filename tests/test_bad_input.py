@@ -91,8 +91,22 @@ BAD_INPUTS = [
     ("EMA decay of 1", ["model.ema_decay=1.0"], ["model.ema_decay must be in [0, 1)", "got 1.0"]),
     ("text learning rate", ["model.lr=fast"], ["model.lr must be a positive finite number up to 1, got 'fast'"]),
     ("infinite learning rate", ["model.lr=inf"], ["model.lr must be a positive finite number up to 1, got inf"]),
-    ("huge learning rate", ["model.lr=1e12"], ["model.lr must be a positive finite number up to 1, got 1000000000000.0"]),
+    (
+        "huge learning rate",
+        ["model.lr=1e12"],
+        ["model.lr must be a positive finite number up to 1, got 1000000000000.0"],
+    ),
     ("zero D learning rate", ["model.lr_d=0"], ["model.lr_d must be a positive finite number up to 1, got 0"]),
+    (
+        "zero hidden size",
+        ["+model.generator.hidden_dim=0"],
+        ["model.generator.hidden_dim must be a positive integer, got 0"],
+    ),
+    (
+        "text hidden size",
+        ["+model.discriminator.hidden_dim=abc"],
+        ["model.discriminator.hidden_dim must be a positive integer, got 'abc'"],
+    ),
     ("negative R1 weight", ["model.r1_gamma=-1"], ["model.r1_gamma must be 0 (off) or positive, got -1"]),
     ("unknown metric features", ["metrics.features=vgg"], ["metrics.features must be one of classifier, inception"]),
     ("negative metric interval", ["metrics.every_n_epochs=-1"], ["metrics.every_n_epochs must be a non-negative"]),

@@ -3,6 +3,8 @@
 import torch
 from torch import nn
 
+from gan.errors import require_int
+
 IMAGE_SIZE = 28 * 28
 
 
@@ -12,6 +14,7 @@ class Generator(nn.Module):
     def __init__(self, latent_dim: int = 100, hidden_dim: int = 128) -> None:
         super().__init__()
         self.latent_dim = latent_dim
+        require_int("model.generator.hidden_dim", hidden_dim, least=1)
         self.fc1 = nn.Linear(latent_dim, hidden_dim)
         self.nonlin1 = nn.LeakyReLU(0.2)
         self.fc2 = nn.Linear(hidden_dim, IMAGE_SIZE)
@@ -26,6 +29,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, hidden_dim: int = 128) -> None:
         super().__init__()
+        require_int("model.discriminator.hidden_dim", hidden_dim, least=1)
         self.fc1 = nn.Linear(IMAGE_SIZE, hidden_dim)
         self.nonlin1 = nn.LeakyReLU(0.2)
         self.fc2 = nn.Linear(hidden_dim, 1)
