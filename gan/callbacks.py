@@ -135,8 +135,9 @@ class ImageQuality(Callback):
         )
         fake_images = torch.cat([pl_module.sample(batch) for batch in noise.split(self.meter.batch_size)])
         row = self.meter.measure(fake_images).row()
-        pl_module.log_dict({f"metrics/{name}": value for name, value in row.items()})
-        pl_module.log("hp_metric", row["fid"])
+        # every DDP process measures the same weights on the same noise: the mean over them changes nothing
+        pl_module.log_dict({f"metrics/{name}": value for name, value in row.items()}, sync_dist=True)
+        pl_module.log("hp_metric", row["fid"], sync_dist=True)
         self.seconds.append(time.perf_counter() - start)
         if trainer.is_global_zero:
             self._append({"epoch": trainer.current_epoch, "step": trainer.global_step // 2} | row)
