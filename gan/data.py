@@ -13,7 +13,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 from torchvision.datasets import FashionMNIST
 
-from gan.errors import UserError, first_line, require_bool, require_int
+from gan.errors import UserError, first_line, outermost_missing, remove_made_folders, require_bool, require_int
 
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 SPLIT_FILES = {
@@ -164,10 +164,12 @@ class FashionMNISTDataModule(LightningDataModule):
             raise UserError(
                 f"{not_found}; {debian}, or let train.py download it from the internet (data.download=true: default)"
             )
+        made = outermost_missing(self.raw_dir)
         try:
             for train in (True, False):
                 FashionMNIST(str(self.root), train=train, download=True)
         except (OSError, RuntimeError) as error:
+            remove_made_folders(self.raw_dir, made)  # torchvision made them; one it wrote a part of a file in stays
             raise UserError(
                 f"{not_found}; connect to the internet, or {debian} (download failed: {first_line(error)})"
             ) from error

@@ -89,6 +89,18 @@ def test_missing_data_names_both_remedies(tmp_path: Path) -> None:
     assert str(tmp_path / "data" / "FashionMNIST" / "raw") in message and "\n" not in message
 
 
+def test_a_failed_download_removes_the_folders_it_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def offline_download(root: str, train: bool, download: bool) -> None:  # as torchvision's, without a network
+        (Path(root) / "FashionMNIST" / "raw").mkdir(parents=True, exist_ok=True)
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr("gan.data.FashionMNIST", offline_download)
+    datamodule = FashionMNISTDataModule(root=str(tmp_path / "new" / "data"), system_dir=str(tmp_path / "nowhere"))
+    with pytest.raises(UserError, match="download failed: Error downloading train-images-idx3-ubyte.gz"):
+        datamodule.prepare_data()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_non_positive_batch_size_is_refused() -> None:
     with pytest.raises(UserError, match="data.batch_size must be an integer of at least 2, got 0"):
         FashionMNISTDataModule(batch_size=0)
