@@ -8,6 +8,7 @@ import shlex
 import signal
 import threading
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +219,13 @@ class LossCurve(DivergenceCheck):
         super().on_train_epoch_end(trainer, pl_module)
         self.epoch_ends.append(len(self.d_losses))
         if trainer.is_global_zero:
+            self.plot()
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        """An interrupted run draws the curve up to where it stopped (in its first epoch there was none yet)."""
+        if isinstance(exception, KeyboardInterrupt | SIGTERMException) and trainer.is_global_zero:
+            with suppress(DivergenceError):  # a NaN since the last check: the curve shows the batches before it
+                self._flush()
             self.plot()
 
     def _flush(self) -> tuple[list[float], list[float]]:

@@ -92,7 +92,7 @@ def test_interruption_leaves_a_loadable_last_checkpoint(signum: int, fake_data_r
     checkpoint = load(run_dir)
     assert checkpoint["epoch"] == 0 and checkpoint["global_step"] == 4  # two batches of epoch 0, D and G steps
     assert gan.load_generator(run_dir / "checkpoints" / "last.ckpt")(torch.randn(1, 100)).isfinite().all()
-    assert (run_dir / "models.txt").is_file()
+    assert (run_dir / "models.txt").is_file() and (run_dir / "loss_curve.png").is_file()  # drawn up to the stop
 
     command = shlex.split(result.stdout.split("continue with: ")[1].splitlines()[0])  # the printed resume command
     assert command[:3] == ["python", "train.py", f"resume={run_dir}"] and f"data.root={fake_data_root}" in command
