@@ -331,7 +331,14 @@ class SaveOnInterrupt(Callback):
             return
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._exit_at_once)
+        # A run resumed mid-epoch counts one more logged batch than it saved (Lightning expects a checkpoint from
+        # within a batch's end, before the count), unless the next batch had not begun: its TensorBoard steps would
+        # lie one past an uninterrupted run's.
+        epoch_loop, progress = trainer.fit_loop.epoch_loop, trainer.fit_loop.epoch_loop.batch_progress.total
+        counted_again = not progress.ready == progress.started == progress.processed == progress.completed
+        epoch_loop._batches_that_stepped -= counted_again
         trainer.save_checkpoint(self.path, weights_only=False)
+        epoch_loop._batches_that_stepped += counted_again
         if trainer.is_global_zero:
             print(
                 f"\ninterrupted in epoch {trainer.current_epoch}: saved {self.path}; continue with:"

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import gan
 from gan.callbacks import resume_command
@@ -23,6 +24,17 @@ def train_until_signal(data_root: Path, run_dir: Path, signum: int, *options: st
         data_root, run_dir, "+callbacks.stop._target_=tests.helpers.SignalAt", "+callbacks.stop.batch=1",
         f"+callbacks.stop.signum={int(signum)}", *options,
     )  # fmt: skip
+
+
+def epoch_end_steps(run_dir: Path) -> list[int]:
+    """The TensorBoard steps of the run's epoch losses, over its event files (a resumed run adds one)."""
+    steps = []
+    for event_file in sorted((run_dir / "tensorboard").glob("events.out.tfevents.*")):
+        events = EventAccumulator(str(event_file))
+        events.Reload()
+        if "loss/d_epoch" in events.Tags()["scalars"]:
+            steps += [event.step for event in events.Scalars("loss/d_epoch")]
+    return steps
 
 
 def load(run_dir: Path, name: str = "last.ckpt") -> dict:
@@ -101,6 +113,8 @@ def test_interruption_leaves_a_loadable_last_checkpoint(signum: int, fake_data_r
     resumed = run_script(str(ROOT / "train.py"), f"resume={run_dir}", *overrides)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert load(run_dir)["epoch"] == 1
+    batches = load(run_dir)["global_step"] // 2
+    assert epoch_end_steps(run_dir) == [batches // 2 - 1, batches - 1]  # each epoch's last batch, as uninterrupted
 
 
 @pytest.mark.parametrize("run_dir", ["/tmp/plain/run", "/tmp/a,b c'd", '/tmp/q"x\\y', "/tmp/[x]=y", "/tmp/x\\"])
