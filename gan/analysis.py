@@ -19,7 +19,7 @@ from torchmetrics.functional import pearson_corrcoef, spearman_corrcoef
 
 from gan.callbacks import LossCurve
 from gan.checkpoint import generator_from_checkpoint, model_name, read_checkpoint, whole_epochs
-from gan.classifier import CLASS_NAMES, load_classifier
+from gan.classifier import CACHE_NAME, CLASS_NAMES, load_classifier
 from gan.data import FashionMNISTDataModule
 from gan.errors import (
     MAX_SEED,
@@ -41,6 +41,7 @@ from gan.latent import (
     generate,
     image_change,
     load_noise,
+    nearly_blank,
     random_directions,
     sefa_directions,
     sensitivity,
@@ -268,6 +269,7 @@ def _value_study(
                     "diversity": row_diversity,
                     "diversity_ratio": row_diversity / base_diversity,
                     "weight_ratio": abs(value) * float(weight_norms[dim]) / typical_wz,
+                    "blank_images": int(nearly_blank(images).sum()),
                 }
             )
     return rows
@@ -380,27 +382,74 @@ def _sefa(
     }
 
 
-def add_classes(study: Study, settings: dict[str, Any], classes: DictConfig) -> None:
-    """The classifier's class for every studied image, and how many images of each row changed class.
+def _recorded(record: Path, key: str) -> str | None:
+    """The setting ``key`` in Hydra's record file ``record``; None when it is not a path there (or no file)."""
+    try:
+        value = OmegaConf.select(OmegaConf.load(record), key)
+    except Exception:  # noqa: BLE001 - no record, or one unreadable or unresolvable: the setting is unknown
+        return None
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def run_data_root(run_dir: Path) -> tuple[str | None, Path | None]:
+    """The ``data.root`` in the first record of the run (``.hydra/config.yaml``; resumed runs add others) and that
+    folder here, if it is: a relative one from the current folder, else from the folder that training ran in."""
+    recorded = _recorded(run_dir / ".hydra" / "config.yaml", "data.root")
+    if recorded is None:
+        return None, None
+    root = Path(recorded).expanduser()
+    training_dir = _recorded(run_dir / ".hydra" / "hydra.yaml", "hydra.runtime.cwd")
+    candidates = [root] if training_dir is None else [root, Path(training_dir) / root]  # the same when absolute
+    return recorded, next((path for path in candidates if path.is_dir()), None)
+
+
+def class_data_root(data_root: str | None, run_dir: Path) -> str:
+    """``classes.data_root`` if given, else the run's ``data.root`` where that folder is here, else training's default
+    (``data``); says which when it is not the one given."""
+    if data_root is not None:
+        return data_root
+    default = OmegaConf.load(CONF_DIR / "data" / "fashion_mnist.yaml").root
+    recorded, found = run_data_root(run_dir)
+    if found is not None:
+        print(f"class column: the data and classifier in {found}, the run's data.root (classes.data_root=PATH: others)")
+        return str(found)
+    if recorded is not None:
+        print(f"class column: the run's data.root, {recorded}, is not here; the data and classifier in {default}")
+    return default
+
+
+def _file_state(path: Path) -> tuple[int, int] | None:
+    """The inode and modification time of the file ``path``, None when there is none: tells whether it was written."""
+    return (path.stat().st_ino, path.stat().st_mtime_ns) if path.is_file() else None
+
+
+def add_classes(study: Study, settings: dict[str, Any], data_root: str, system_dir: str) -> None:
+    """The classifier's class for every studied image, and how many images of each row changed class (nearly blank
+    ones are no class change); the time of a one-off training of the classifier goes to ``classifier_seconds``.
 
     Without the data to train the classifier on, the class column is left out, with the reason in metrics.json.
     """
     datamodule = FashionMNISTDataModule(
-        root=classes.data_root, system_dir=classes.system_dir, download=False, root_option="classes.data_root"
+        root=data_root, system_dir=system_dir, download=False, root_option="classes.data_root"
     )
+    study.metrics["classes_data_root"] = str(datamodule.root)
+    cache, started = datamodule.root / CACHE_NAME, time.perf_counter()
+    cached = _file_state(cache)
     try:
         classifier = load_classifier(datamodule)
     except UserError as error:
         print(f"class column left out: {error}")
         study.metrics["classes_left_out"] = str(error)
         return
+    if _file_state(cache) != cached:  # trained (and cached) now
+        study.metrics["classifier_seconds"] = round(time.perf_counter() - started, 2)
     base_classes = classifier.predict(study.images["base"][0])
     study.metrics["base_classes"] = [CLASS_NAMES[index] for index in base_classes]
     for row in study.metrics["study"]:
         images = study.images[value_figure(row["value"])][settings["dims"].index(row["dim"])]
         row_classes = classifier.predict(images)
         row["classes"] = [CLASS_NAMES[index] for index in row_classes]
-        row["class_changes"] = int((row_classes != base_classes).sum())
+        row["class_changes"] = int(((row_classes != base_classes) & ~nearly_blank(images)).sum())
 
 
 def write_figures(study: Study, settings: dict[str, Any], out_dir: Path) -> list[str]:
@@ -471,8 +520,11 @@ def check_options(cfg: DictConfig) -> None:
         raise UserError(f"report.lang must be en or zh, got {cfg.report.lang!r}")
     if require_bool("classes.enabled", cfg.classes.enabled):
         for name in ("data_root", "system_dir"):
-            if not isinstance(cfg.classes[name], str) or not cfg.classes[name].strip():
-                raise UserError(f"classes.{name} must be a folder path, got {cfg.classes[name]!r}")
+            value = cfg.classes[name]
+            if name == "data_root" and value is None:  # the run's data.root, else data
+                continue
+            if not isinstance(value, str) or not value.strip():
+                raise UserError(f"classes.{name} must be a folder path, got {value!r}")
     if cfg.ckpt is None or not str(cfg.ckpt).strip():
         given = "not given" if cfg.ckpt is None else f"empty ({cfg.ckpt!r})"
         raise UserError(f"ckpt is {given}: give a run folder, a .ckpt file (ckpt=PATH) or ckpt=latest")
@@ -569,7 +621,7 @@ def analyze(cfg: DictConfig) -> Path:
             cfg.latent.random_directions, settings["sefa_directions"], cfg.latent.seed,
         )  # fmt: skip
         if cfg.classes.enabled:
-            add_classes(study, settings, cfg.classes)
+            add_classes(study, settings, class_data_root(cfg.classes.data_root, run_dir), cfg.classes.system_dir)
         replace_previous_study(out_dir)
         figures = write_figures(study, settings, out_dir)
         models_text, has_loss_curve = write_run_artefacts(checkpoint, out_dir)
@@ -585,7 +637,8 @@ def analyze(cfg: DictConfig) -> Path:
         dims=settings["dims"],
         values=settings["values"],
         device=device,
-        seconds=round(time.perf_counter() - started, 2),
+        # without a one-off training of the classifier (its classifier_seconds)
+        seconds=round(time.perf_counter() - started - study.metrics.get("classifier_seconds", 0), 2),
     )
     (out_dir / "metrics.json").write_text(json.dumps(study.metrics, indent=2))
     write_report(study.metrics, models_text, figures, has_loss_curve, cfg.report.lang, out_dir)

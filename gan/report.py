@@ -1,11 +1,13 @@
 """The lab report of ``analyze.py``: every sentence is filled in from the study's measurements."""
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import markdown
 
-from gan.latent import MIN_CORRELATED
+from gan.latent import BLANK_LEVEL, BLANK_SHARE, MIN_CORRELATED
 
 # "Change" is measured against the typical difference between two images of the base row (its diversity).
 VISIBLE = 0.10  # a change of at least 10% of that difference is visible
@@ -14,6 +16,9 @@ COLLAPSED = 0.25  # a row keeping under 25% of the base row's diversity has coll
 SAME_DIVERSITY = 0.90  # a row keeping 90% of it up to MORE_DIVERSITY stays about as diverse; below, more alike
 MORE_DIVERSITY = 1.10  # a row keeping at least 110% of it has grown more diverse
 DIFFERENT = 2.0  # the numbers' changes differ when the largest (as printed) is at least twice the smallest
+# the thresholds that the words compare a change, or a row's diversity, with (as measured, never as printed)
+CHANGE_THRESHOLDS = (VISIBLE, LARGE)
+DIVERSITY_THRESHOLDS = (COLLAPSED, SAME_DIVERSITY, MORE_DIVERSITY)
 
 TEXT = {
     "en": {
@@ -26,8 +31,12 @@ TEXT = {
             " images, {base_diversity:.3f}), *large* from {large:.0%}.{different} A row keeping {same:.0%} to under"
             " {more:.0%} of the base row's diversity stays about as diverse, from {more:.0%} its images grow more"
             " different from each other, under {same:.0%} more alike, and under {collapsed:.0%} the row has"
-            " *collapsed* to nearly one image. The study took {seconds:.1f} s on {device}."
+            " *collapsed* to nearly one image. An image counts as *nearly blank* (no garment, one grey level) when"
+            " under {blank_share:.0%} of its pixels differ from its median grey level by more than {blank_level:g}"
+            " (every real Fashion-MNIST image has more); a nearly blank image is no class change. The study took"
+            " {seconds:.1f} s on {device}{classifier}."
         ),
+        "classifier_time": " (plus {seconds:.1f} s training the classifier once)",
         "different": (
             " The chosen numbers' changes count as *different* from number to number when the largest is at least"
             " {times:g} times the smallest."
@@ -51,9 +60,19 @@ TEXT = {
             "| value | number | change | change / base diversity | row diversity / base | "
             "\\|v\\|·‖W[:, i]‖ / typical ‖Wz‖ |"
         ),
+        "blank_head": " nearly blank images |",
         "class_head": " images that changed class |",
         "value_classes": " By the project's classifier, {changed} of the {total} images are now of another class.",
         "value_classes_one": " By the project's classifier, {changed} of the {total} images is now of another class.",
+        "value_classes_rest": (
+            " By the project's classifier, {changed} of the {rest} images that are not nearly blank are now of another"
+            " class."
+        ),
+        "value_classes_rest_one": (
+            " By the project's classifier, {changed} of the {rest} images that are not nearly blank is now of another"
+            " class."
+        ),
+        "value_classes_none": " No image is left to class: every one is nearly blank.",
         "h_values": "## What each value does",
         "studied": "Studied numbers {dims}, each set to {values}.",
         "studied_one": "Studied number {dims}, set to {values}.",
@@ -61,7 +80,7 @@ TEXT = {
         "span": " (from {low} for z[{dim_min}] to {high} for z[{dim_max}])",
         "value": (
             "**Value {value:g}.** Setting one number to {value:g} changes the images by {change_mean:.3f} on average"
-            "{span}, {rel_mean:.0%} of the base row's diversity: {effect}. The number's weighted size"
+            "{span}, {rel_mean} of the base row's diversity: {effect}. The number's weighted size"
             " \\|v\\|·‖W[:, i]‖ is {weights} times a typical ‖W z‖ ({typical:.2f}), so {weight}. {rows_keep}"
             " {diversity} of the base row's diversity: {rows}. Along random unit directions the same value changes"
             " the images by {rand_mean:.3f} (5th to 95th percentile {rand_range}); {versus}."
@@ -78,7 +97,10 @@ TEXT = {
         "effect_visible_alike_random": "clearly visible, and about the same for every number, as for random directions",
         "effect_large": "large: the garments themselves change",
         "effect_large_same_class": "large, yet every image keeps its class",
+        "effect_large_same_class_rest": "large, yet every image that is not nearly blank keeps its class",
         "effect_mixed": "visible for some numbers ({visible}) and not for others",
+        "effect_blank": "the images turn nearly blank: no garment is left",
+        "effect_some_blank": "{effect}, and {blank} of the {total} images turn nearly blank ({dims})",
         "weight_small": "the one number is small beside the other {others} together",
         "weight_comparable": "the one number is comparable to the other {others} together",
         "weight_dominant": "the one number outweighs the other {others} together",
@@ -118,8 +140,9 @@ TEXT = {
             " a step of +1 changes the images by {sensitivity:.4f}, the {sens_rank} largest sensitivity of"
             " {latent_dim}. In the traversal, measured from the images with z[{dim}] = 0, the change becomes visible"
             " {onset}. At the studied values the change from the base images reaches"
-            " {at_values} of the base diversity; {collapse}."
+            " {at_values} of the base diversity; {collapse}{blank}."
         ),
+        "blank_at": "; its images turn nearly blank at {values}",
         "onset_at": "once \\|z[{dim}]\\| reaches {value:g}",
         "onset_never": "nowhere within ±{value:g}",
         "onset_never_at": "at none of the measured values, z[{dim}] = {values}",
@@ -199,8 +222,11 @@ TEXT = {
             "达到 {large:.0%} 记为*很大*。{different}"
             "保留基准行多样性 {same:.0%} 到不足 {more:.0%} 的行差异与原来大致相同,"
             "达到 {more:.0%} 则图像之间差异更大,低于 {same:.0%} 则更相似,"
-            "低于 {collapsed:.0%} 记为*坍缩*为几乎同一张图。本次分析在 {device} 上用时 {seconds:.1f} 秒。"
+            "低于 {collapsed:.0%} 记为*坍缩*为几乎同一张图。一张图中与其灰度中位数相差超过 {blank_level:g} 的像素"
+            "不足 {blank_share:.0%} 时记为*几乎空白*(没有衣物,只有一种灰度;真实的 Fashion-MNIST 图像都更多),"
+            "几乎空白的图不算类别改变。本次分析在 {device} 上用时 {seconds:.1f} 秒{classifier}。"
         ),
+        "classifier_time": "(另有一次性训练分类器的 {seconds:.1f} 秒)",
         "different": "所选随机数中最大的变化至少是最小的 {times:g} 倍时,记为各随机数的变化*不同*。",
         "eval_bn": "生成器运行在 eval 模式:BatchNorm 层使用训练时的滑动统计量,因此每张图只取决于它自己的噪声向量。",
         "eval_no_bn": "生成器运行在 eval 模式(它没有 BatchNorm 层,train 模式生成的图相同)。",
@@ -213,8 +239,11 @@ TEXT = {
         "`latent_grid.png` 在基准行下方给出全部各行。",
         "h_table": "## 测量结果",
         "table_head": "| 取值 | 随机数 | 变化 | 变化 / 基准多样性 | 行多样性 / 基准 | \\|v\\|·‖W[:, i]‖ / 典型 ‖Wz‖ |",
+        "blank_head": " 几乎空白的图像数 |",
         "class_head": " 类别改变的图像数 |",
         "value_classes": "按项目的分类器,{total} 张图中有 {changed} 张变成了其他类别。",
+        "value_classes_rest": "按项目的分类器,在 {rest} 张不是几乎空白的图中,有 {changed} 张变成了其他类别。",
+        "value_classes_none": "每张图都几乎空白,没有图可以分类。",
         "h_values": "## 各取值的效果",
         "studied": "研究的随机数为 {dims},每个分别设为 {values}。",
         "studied_one": "研究的随机数为 {dims},设为 {values}。",
@@ -222,7 +251,7 @@ TEXT = {
         "span": "(从 z[{dim_min}] 的 {low} 到 z[{dim_max}] 的 {high})",
         "value": (
             "**取值 {value:g}。** 把一个随机数设为 {value:g},图像平均变化 {change_mean:.3f}{span},"
-            "为基准行多样性的 {rel_mean:.0%}:{effect}。"
+            "为基准行多样性的 {rel_mean}:{effect}。"
             "该随机数加权后的大小 \\|v\\|·‖W[:, i]‖ 是典型 ‖W z‖({typical:.2f})的 {weights} 倍,"
             "因此{weight}。{rows_keep}基准行多样性的 {diversity}:{rows}。沿随机单位方向做同样的"
             "调整,图像变化 {rand_mean:.3f}(5% 到 95% 分位 {rand_range});{versus}。"
@@ -237,7 +266,10 @@ TEXT = {
         "effect_visible_alike_random": "变化明显,且各随机数的变化大致相同,与随机方向一样",
         "effect_large": "变化很大:衣物本身变了",
         "effect_large_same_class": "变化很大,但每张图的类别都没有变",
+        "effect_large_same_class_rest": "变化很大,但每张不是几乎空白的图的类别都没有变",
         "effect_mixed": "部分随机数({visible})的变化可见,其余不可见",
+        "effect_blank": "图像几乎变成空白:不再有衣物",
+        "effect_some_blank": "{effect},且 {total} 张图中有 {blank} 张几乎变成空白({dims})",
         "weight_small": "这一个随机数相对其余 {others} 个随机数的总和很小",
         "weight_comparable": "这一个随机数与其余 {others} 个随机数的总和相当",
         "weight_dominant": "这一个随机数压过了其余 {others} 个随机数的总和",
@@ -262,8 +294,9 @@ TEXT = {
             "**z[{dim}]。** 它的权重列 ‖W[:, {dim}]‖ = {norm:.3f},在 {latent_dim} 个中排第 {norm_rank};+1 的步长使"
             "图像变化 {sensitivity:.4f},敏感度在 {latent_dim} 个中排第 {sens_rank}。"
             "在遍历图中,相对 z[{dim}] = 0 时的图像,变化{onset}变得可见。"
-            "在所研究的取值下,相对基准图像的变化达到基准多样性的 {at_values};{collapse}。"
+            "在所研究的取值下,相对基准图像的变化达到基准多样性的 {at_values};{collapse}{blank}。"
         ),
+        "blank_at": ";取值 {values} 时它的图像几乎变成空白",
         "onset_at": "在 \\|z[{dim}]\\| 达到 {value:g} 时",
         "onset_never": "在 ±{value:g} 范围内都没有",
         "onset_never_at": "在所测的 z[{dim}] = {values} 处都没有",
@@ -331,15 +364,19 @@ def _ordinal(rank: int, lang: str) -> str:
     return f"{rank}{suffix}"
 
 
-def _reaches(ratio: float, threshold: float) -> bool:
-    """Whether ``ratio`` reaches ``threshold`` in whole percent, as the report prints both (``{:.0%}``): the words
-    classify the number shown, so 9.95% (shown 10%) is visible."""
-    return round(ratio * 100) >= round(threshold * 100)
+def _percent(ratio: float, thresholds: tuple[float, ...]) -> str:
+    """``ratio`` in whole percent, or with the decimals it takes to lie on the same side of each of ``thresholds`` as
+    measured: the words compare the measured ratio, so 9.6% is not visible and is not printed 10%."""
+    for decimals in range(4):
+        shown = f"{ratio:.{decimals}%}"
+        if all((float(shown[:-1]) >= round(limit * 100, 9)) == (ratio >= limit) for limit in thresholds):
+            break
+    return shown
 
 
 def _collapsed(diversity_ratio: float) -> bool:
-    """Whether a row keeping ``diversity_ratio`` of the base row's diversity has collapsed, as printed."""
-    return not _reaches(diversity_ratio, COLLAPSED)
+    """Whether a row keeping ``diversity_ratio`` of the base row's diversity has collapsed."""
+    return diversity_ratio < COLLAPSED
 
 
 def _say(text: dict[str, str], key: str, count: int) -> str:
@@ -347,10 +384,12 @@ def _say(text: dict[str, str], key: str, count: int) -> str:
     return text.get(f"{key}_one", text[key]) if count == 1 else text[key]
 
 
-def _range(values: list[float], spec: str, template: str, alike: str | None = None, **names: Any) -> str:
-    """The lowest to the highest of ``values``, printed with ``spec`` by ``template``; when both ends print alike
-    (one number, or numbers that round alike) ``alike``, by default that one value."""
-    low, high = format(min(values), spec), format(max(values), spec)
+def _range(
+    values: list[float], spec: str | Callable[[float], str], template: str, alike: str | None = None, **names: Any
+) -> str:
+    """The lowest to the highest of ``values``, printed with ``spec`` (a format or a function) by ``template``; when
+    both ends print alike (one number, or numbers that round alike) ``alike``, by default that one value."""
+    low, high = (spec(value) if callable(spec) else format(value, spec) for value in (min(values), max(values)))
     if low == high:
         return low if alike is None else alike
     return template.format(low=low, high=high, **names)
@@ -371,17 +410,21 @@ def _effect(
     class_changes: int | None,
     baseline: dict[str, float],
     text: dict[str, str],
+    some_blank: bool = False,
 ) -> str:
-    """How visible the change is; a large one changes the garments unless the classifier (if run) saw none change;
+    """How visible the change is; a large one changes the garments unless the classifier (if run) saw none of the
+    images change (but for the nearly blank ones, with ``some_blank``);
     visible changes of several numbers differ from number to number when the largest is ``DIFFERENT`` times the
     smallest, as printed, and are like random directions' when all lie in their 5th to 95th percentile."""
-    visible = [dim for dim, rel in zip(dims, relative_changes, strict=True) if _reaches(rel, VISIBLE)]
+    visible = [dim for dim, rel in zip(dims, relative_changes, strict=True) if rel >= VISIBLE]
     if not visible:
         return text["effect_none"]
     if len(visible) < len(dims):
         return text["effect_mixed"].format(visible=", ".join(f"z[{dim}]" for dim in visible))
-    if _reaches(min(relative_changes), LARGE):
-        return text["effect_large_same_class" if class_changes == 0 else "effect_large"]
+    if min(relative_changes) >= LARGE:
+        if class_changes == 0:
+            return text["effect_large_same_class_rest" if some_blank else "effect_large_same_class"]
+        return text["effect_large"]
     if len(dims) == 1:
         return text["effect_visible"]
     differ = round(max(changes) * 1000) >= DIFFERENT * round(min(changes) * 1000)  # in printed thousandths
@@ -391,12 +434,12 @@ def _effect(
 
 def _diversity_state(ratio: float) -> str:
     """Whether a row keeping ``ratio`` of the base row's diversity grew ``more`` diverse, ``kept`` it, became ``less``
-    diverse or ``collapsed``, as printed."""
+    diverse or ``collapsed``."""
     if _collapsed(ratio):
         return "collapsed"
-    if _reaches(ratio, MORE_DIVERSITY):
+    if ratio >= MORE_DIVERSITY:
         return "more"
-    return "kept" if _reaches(ratio, SAME_DIVERSITY) else "less"
+    return "kept" if ratio >= SAME_DIVERSITY else "less"
 
 
 def _rows(diversity_ratios: list[float], dims: list[int], num_images: int, text: dict[str, str]) -> str:
@@ -446,29 +489,50 @@ def _value_paragraph(value: float, metrics: dict[str, Any], text: dict[str, str]
     weights = [row["weight_ratio"] for row in rows]
     baseline = next(entry for entry in metrics["random_directions"] if entry["value"] == value)
     class_changes = sum(row["class_changes"] for row in rows) if "base_classes" in metrics else None
-    effect = _effect(changes, relative, dims, class_changes, baseline, text)
+    blank, total = [row["blank_images"] for row in rows], metrics["num_images"] * len(rows)
+    effect = _effect(changes, relative, dims, class_changes, baseline, text, some_blank=sum(blank) > 0)
+    effect = _blank_effect(effect, blank, dims, total, text)
     row_state = _rows(ratios, dims, metrics["num_images"], text)
     dim_min, dim_max = dims[changes.index(min(changes))], dims[changes.index(max(changes))]
     paragraph = text["value"].format(
         value=value,
         change_mean=sum(changes) / len(changes),
         span=_range(changes, ".3f", text["span"], alike="", dim_min=dim_min, dim_max=dim_max),
-        rel_mean=sum(relative) / len(relative),
+        rel_mean=_percent(sum(relative) / len(relative), CHANGE_THRESHOLDS),
         effect=effect,
         weights=_range(weights, ".2f", text["range"]),
         typical=metrics["typical_wz_norm"],
         weight=_weight(weights, metrics["latent_dim"], text),
         rows_keep=_say(text, "rows_keep", len(dims)),
-        diversity=_range(ratios, ".0%", text["range"]),
+        diversity=_range(ratios, partial(_percent, thresholds=DIVERSITY_THRESHOLDS), text["range"]),
         rows=row_state,
         rand_mean=baseline["change_mean"],
         rand_range=_range([baseline["change_p5"], baseline["change_p95"]], ".3f", text["range"]),
         versus=_versus(changes, dims, baseline, text),
     )
     if class_changes is not None:
-        total = sum(len(row["classes"]) for row in rows)
-        paragraph += _say(text, "value_classes", class_changes).format(changed=class_changes, total=total)
+        paragraph += _class_changes(class_changes, total - sum(blank), total, text)
     return paragraph, text["summary_value"].format(value=value, effect=effect, rows=row_state)
+
+
+def _blank_effect(effect: str, blank: list[int], dims: list[int], total: int, text: dict[str, str]) -> str:
+    """``effect``, and how many of the ``total`` images turn nearly blank (``blank`` in the row of each of ``dims``);
+    when all of them do, that alone."""
+    if sum(blank) == total:
+        return text["effect_blank"]
+    if sum(blank) == 0:
+        return effect
+    rows = ", ".join(f"z[{dim}]" for dim, count in zip(dims, blank, strict=True) if count)
+    return text["effect_some_blank"].format(effect=effect, blank=sum(blank), total=total, dims=rows)
+
+
+def _class_changes(changed: int, rest: int, total: int, text: dict[str, str]) -> str:
+    """The sentence on how many of the ``rest`` images of ``total`` that are not nearly blank changed class."""
+    if rest == 0:
+        return text["value_classes_none"]
+    if rest == total:
+        return _say(text, "value_classes", changed).format(changed=changed, total=total)
+    return _say(text, "value_classes_rest", changed).format(changed=changed, rest=rest)
 
 
 def _onset(dim: int, number: dict[str, Any], text: dict[str, str]) -> str:
@@ -496,8 +560,11 @@ def _onset(dim: int, number: dict[str, Any], text: dict[str, str]) -> str:
 def _number_paragraph(dim: int, metrics: dict[str, Any], lang: str, text: dict[str, str]) -> tuple[str, str]:
     number = metrics["numbers"][str(dim)]
     rows = [row for row in metrics["study"] if row["dim"] == dim]
-    at_values = ", ".join(f"{row['change_vs_base_diversity']:.0%} ({row['value']:g})" for row in rows)
+    at_values = ", ".join(
+        f"{_percent(row['change_vs_base_diversity'], CHANGE_THRESHOLDS)} ({row['value']:g})" for row in rows
+    )
     collapsed = [f"{row['value']:g}" for row in rows if _collapsed(row["diversity_ratio"])]
+    blank = [f"{row['value']:g} ({row['blank_images']}/{metrics['num_images']})" for row in rows if row["blank_images"]]
     onset = _onset(dim, number, text)
     paragraph = text["number"].format(
         dim=dim,
@@ -509,6 +576,7 @@ def _number_paragraph(dim: int, metrics: dict[str, Any], lang: str, text: dict[s
         onset=onset,
         at_values=at_values,
         collapse=text["collapse_at"].format(values=", ".join(collapsed)) if collapsed else text["collapse_never"],
+        blank=text["blank_at"].format(values=", ".join(blank)) if blank else "",
     )
     table_row = (
         f"| z[{dim}] | {number['weight_norm']:.3f} ({number['weight_norm_rank']}) | "
@@ -532,7 +600,7 @@ def _all_numbers_paragraph(metrics: dict[str, Any], text: dict[str, str]) -> str
         random=_range(random, ".4f", text["range"]),
         r_mean=sum(random) / len(random),
         inside=inside,
-        special=text["special_no" if _reaches(inside, 0.8) else "special_yes"],
+        special=text["special_no" if inside >= 0.8 else "special_yes"],
     )
 
 
@@ -583,18 +651,27 @@ def _setup(metrics: dict[str, Any], text: dict[str, str]) -> str:
         more=MORE_DIVERSITY,
         collapsed=COLLAPSED,
         base_diversity=metrics["base_diversity"],
+        blank_share=BLANK_SHARE,
+        blank_level=BLANK_LEVEL,
         seconds=metrics["seconds"],
+        classifier=text["classifier_time"].format(seconds=metrics["classifier_seconds"])
+        if "classifier_seconds" in metrics
+        else "",
         eval_mode=text["eval_bn" if metrics["has_batchnorm"] else "eval_no_bn"],
     )
 
 
 def _study_table(metrics: dict[str, Any], text: dict[str, str]) -> str:
-    """The lab's grid as a Markdown table: one row per number and value, with its class changes when measured."""
+    """The lab's grid as a Markdown table: one row per number and value, with its nearly blank images and, when
+    measured, its class changes."""
     has_classes = "base_classes" in metrics
-    columns = 7 if has_classes else 6
-    table = [text["table_head"] + (text["class_head"] if has_classes else ""), "|---" * columns + "|"] + [
-        f"| {row['value']:g} | z[{row['dim']}] | {row['change']:.4f} | {row['change_vs_base_diversity']:.0%} |"
-        f" {row['diversity_ratio']:.0%} | {row['weight_ratio']:.2f} |"
+    columns = 8 if has_classes else 7
+    head = text["table_head"] + text["blank_head"] + (text["class_head"] if has_classes else "")
+    table = [head, "|---" * columns + "|"] + [
+        f"| {row['value']:g} | z[{row['dim']}] | {row['change']:.4f} |"
+        f" {_percent(row['change_vs_base_diversity'], CHANGE_THRESHOLDS)} |"
+        f" {_percent(row['diversity_ratio'], DIVERSITY_THRESHOLDS)} | {row['weight_ratio']:.2f} |"
+        f" {row['blank_images']} / {metrics['num_images']} |"
         + (f" {row['class_changes']} / {len(row['classes'])} |" if has_classes else "")
         for row in metrics["study"]
     ]

@@ -1,10 +1,12 @@
 """analyze.py: the measurements on a generator with known answers, the figures, the report, bad input."""
 
+import gzip
 import json
 import os
 import re
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -16,12 +18,13 @@ from PIL import Image
 from torch import nn
 
 import gan
-from gan.analysis import analyze, check_latent_config, measure, resolve_checkpoint
+from gan import classifier
+from gan.analysis import Study, add_classes, analyze, check_latent_config, class_data_root, measure, resolve_checkpoint
 from gan.errors import UserError
 from gan.figures import TILE_PX
-from gan.latent import MIN_CORRELATED, diversity, first_layer_weight, generate, set_number
+from gan.latent import MIN_CORRELATED, diversity, first_layer_weight, generate, nearly_blank, set_number
 from gan.report import TEXT, _rows, build_report
-from tests.conftest import ROOT, run_script, tiny_train_args
+from tests.conftest import ROOT, SYSTEM_DIR, run_script, tiny_train_args, write_fake_fmnist
 
 SCALES = [1.0, 2.0, 3.0, 4.0]  # latent number i moves pixel block i by SCALES[i] per unit
 
@@ -49,19 +52,23 @@ def block_study():
     return noise, study.metrics
 
 
-def block_metrics(dims: list[int], values: list[float], generator: nn.Module | None = None) -> dict:
-    """A study of ``generator`` (by default BlockGenerator) with what analyze() adds to it: the metrics that the
-    report is written from."""
-    generator = generator or BlockGenerator()
+def study_of(generator: nn.Module, dims: list[int], values: list[float]) -> Study:
+    """A study of ``generator`` on 6 noise vectors, with what analyze() adds to its metrics, from which the report
+    is written."""
     latent_dim = first_layer_weight(generator).shape[1]
     noise = torch.randn(6, latent_dim, generator=torch.Generator().manual_seed(0))
     traversal = [-1.0, 0.0, 1.0]
-    metrics = measure(generator, noise, dims, values, traversal, num_random=20, num_sefa=1, seed=0).metrics
-    metrics.update(
+    study = measure(generator, noise, dims, values, traversal, num_random=20, num_sefa=1, seed=0)
+    study.metrics.update(
         checkpoint="last.ckpt", model="mlp", epochs_trained=1, batches_trained=3, latent_dim=latent_dim,
         has_batchnorm=False, noise="seed 0", num_images=6, dims=dims, values=values, device="cpu", seconds=0.1,
     )  # fmt: skip
-    return metrics
+    return study
+
+
+def block_metrics(dims: list[int], values: list[float], generator: nn.Module | None = None) -> dict:
+    """The metrics of a study of ``generator``, by default BlockGenerator."""
+    return study_of(generator or BlockGenerator(), dims, values).metrics
 
 
 def test_setting_a_number_changes_exactly_that_input() -> None:
@@ -226,18 +233,23 @@ def test_report_says_whether_rows_grow_more_or_less_diverse(ratios: list[float],
     assert _rows(ratios, [0, 20, 40][: len(ratios)], 8, TEXT[lang]) == wording
 
 
-def test_report_words_classify_the_numbers_as_printed() -> None:
-    metrics = block_metrics([0], [1.0])
-    row = metrics["study"][0]
-    row.update(change_vs_base_diversity=0.0995, diversity_ratio=0.2496)  # printed 10% (visible), 25% (not collapsed)
-    metrics["numbers"]["0"]["traversal_change_from_0_vs_base_diversity"] = [0.0995, 0.0, 0.0995]
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_report_words_follow_the_measured_ratios_and_print_them_on_their_side(lang: str) -> None:
+    metrics = block_metrics([0, 1], [1.0])
+    # the audit's MLP: z[0] at 1 changes the images by 9.58% of the base diversity, which whole percent shows as 10%
+    metrics["study"][0].update(change_vs_base_diversity=0.0958, diversity_ratio=0.2496)  # 24.96%: collapsed
+    metrics["study"][1].update(change_vs_base_diversity=0.05, diversity_ratio=1.0)
+    metrics["numbers"]["0"]["traversal_change_from_0_vs_base_diversity"] = [0.0958, 0.0, 0.0958]
     metrics["all_numbers"]["spearman_sensitivity_vs_weight_norm"] = 0.6951  # printed 0.70 (strong)
-    report = build_report(metrics, "", [], False, "en")
-    assert "| 1 | z[0] |" in report and "| 10% | 25% |" in report
-    assert "10% of the base row's diversity: clearly visible" in report and "hardly visible" not in report
-    assert "the row never collapses" in report and "collapses to nearly" not in report
-    assert "visible nowhere within ±1." in report  # the traversal's 9.95% is not printed: it is not 10%
-    assert "ρ = 0.70: the first layer's weights largely explain" in report
+    report, text = build_report(metrics, "", [], False, lang), TEXT[lang]
+    assert "| 1 | z[0] |" in report and "| 9.6% | 24.96% |" in report and "| 5% | 100% |" in report
+    assert text["effect_none"] in report and text["effect_mixed"].split("(")[0] not in report  # as the traversal
+    assert text["onset_never"].format(value=1) in report and "9.6% (1)" in report
+    assert text["rows_collapsed"].format(images="") in report and text["collapse_at"].format(values=1) in report
+    assert "ρ = 0.70:" in report and text["rho_strong"] in report
+    metrics["study"][0]["change_vs_base_diversity"] = 0.1  # 10% is visible
+    assert "| 10% |" in build_report(metrics, "", [], False, lang)
+    assert text["effect_mixed"].format(visible="z[0]") in build_report(metrics, "", [], False, lang)
 
 
 @pytest.mark.parametrize(
@@ -592,7 +604,7 @@ def test_a_hydra_output_subdir_is_refused_before_hydra_makes_it(subdir: str, sho
     assert list(tmp_path.iterdir()) == []  # no record folder, here (the run folder) or elsewhere
 
 
-@pytest.mark.parametrize(("value", "shown"), [("null", "None"), ("''", "''")])
+@pytest.mark.parametrize(("value", "shown"), [("5", "5"), ("''", "''")])  # null: the run's data.root
 def test_class_data_folder_must_be_a_path(value: str, shown: str, trained_run: Path, tmp_path: Path) -> None:
     overrides = ["classes.enabled=true", f"classes.data_root={value}", f"out_dir={tmp_path}"]
     with pytest.raises(UserError, match=re.escape(f"classes.data_root must be a folder path, got {shown}")):
@@ -667,3 +679,141 @@ def test_class_column_left_out_names_the_setting_of_its_data_folder(trained_run:
     ))  # fmt: skip
     reason = json.loads((tmp_path / "study" / "metrics.json").read_text())["classes_left_out"]
     assert reason.startswith("cannot create") and reason.endswith("set classes.data_root to a writable folder")
+
+
+def write_run_record(run_dir: Path, data_root: str, training_dir: Path | None = None) -> Path:
+    """A run folder holding only Hydra's record: ``data.root`` and, if given, the folder that training ran in."""
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "config.yaml").write_text(f"data:\n  root: {data_root}\n")
+    if training_dir is not None:
+        (run_dir / ".hydra" / "hydra.yaml").write_text(f"hydra:\n  runtime:\n    cwd: {training_dir}\n")
+    return run_dir
+
+
+@pytest.mark.parametrize(
+    ("given", "recorded", "where", "used"),
+    [
+        (None, "{tmp}/fm", "", "{tmp}/fm"),  # the audit's run: trained with data.root=/tmp/fm
+        ("{tmp}/mine", "{tmp}/fm", "", "{tmp}/mine"),  # given: used as it is
+        (None, "{tmp}/gone", "", "data"),  # not here: training's default
+        (None, "fm", "", "fm"),  # relative: from the current folder, as training took it
+        (None, "fm", "training", "{tmp}/training/fm"),  # else from the folder that training ran in
+        (None, None, "", "data"),  # no record
+    ],
+)
+def test_the_class_data_root_is_the_runs_where_it_is_here(
+    given: str | None, recorded: str | None, where: str, used: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here, run_dir = tmp_path / "here", tmp_path / "run"
+    for folder in (here, tmp_path / "fm", tmp_path / "training" / "fm"):
+        folder.mkdir(parents=True)
+    if not where:
+        (here / "fm").mkdir()  # else only where training ran
+    monkeypatch.chdir(here)
+    if recorded is not None:
+        write_run_record(run_dir, recorded.format(tmp=tmp_path), tmp_path / where if where else None)
+    given = given.format(tmp=tmp_path) if given else None
+    assert class_data_root(given, run_dir) == used.format(tmp=tmp_path)
+
+
+def test_the_class_column_uses_the_runs_data_root_from_any_folder(
+    trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no data here: the run was trained with data.root=<its tmp>/data
+    overrides = [f"ckpt={trained_run}", f"out_dir={tmp_path / 'out'}", "classes.enabled=true"]
+    analyze(compose_analyze(*overrides, "classes.system_dir=/nonexistent", "latent.dims=[0]", "latent.values=[1]"))
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["classes_data_root"] == str(trained_run.parent / "data") and "base_classes" in metrics
+    assert f"the data and classifier in {trained_run.parent / 'data'}, the run's data.root" in capsys.readouterr().out
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]  # no data copied, no classifier trained here
+
+
+def test_seconds_leave_out_the_one_off_training_of_the_classifier(
+    trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train = classifier.train_classifier
+
+    def slow_training(*args, **kwargs) -> classifier.FashionClassifier:
+        time.sleep(1)
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(classifier, "train_classifier", slow_training)
+    data_root = write_fake_fmnist(tmp_path / "data" / "FashionMNIST" / "raw").parents[1]  # no classifier cached yet
+    overrides = [
+        f"ckpt={trained_run}", f"out_dir={tmp_path / 'out'}", "classes.enabled=true", f"classes.data_root={data_root}",
+        "classes.system_dir=/nonexistent", "latent.dims=[0]", "latent.values=[1]", "latent.num_images=2",
+    ]  # fmt: skip
+    for trains in (True, False):
+        started = time.perf_counter()
+        analyze(compose_analyze(*overrides))
+        took = time.perf_counter() - started
+        metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+        report = (tmp_path / "out" / "report.md").read_text()
+        assert ("classifier_seconds" in metrics) == trains and ("training the classifier once" in report) == trains
+        if trains:
+            assert metrics["classifier_seconds"] >= 1 and metrics["seconds"] <= took - metrics["classifier_seconds"]
+            assert f"on cpu (plus {metrics['classifier_seconds']:.1f} s training the classifier once)." in report
+
+
+class BlankingGenerator(nn.Module):
+    """Number 0 darkens every pixel: from about 30 on, the images are black (nearly blank); the others draw noise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(4, 784, bias=False)
+        weight = torch.randn(784, 4, generator=torch.Generator().manual_seed(0))
+        weight[:, 0] = -1.0
+        self.fc1.weight.data = weight
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.fc1(z)).view(-1, 1, 28, 28)
+
+
+class ChangedClasses:
+    """A stand-in for the classifier: the base images (its first call) are of class 0, all others of class 1."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return torch.full((len(images),), 0 if self.calls == 1 else 1)
+
+
+def test_nearly_blank_images_are_told_from_garments() -> None:
+    black = -torch.ones(5, 1, 28, 28)
+    black.view(5, -1)[:, :20] = 1.0  # 20 stray white pixels (2.6%), as the audit's MLP drew with z[0] = 100
+    grey = torch.full((1, 1, 28, 28), 0.3)
+    sparse = -torch.ones(1, 1, 28, 28)
+    sparse.view(-1)[:40] = 0.0  # 5% of the pixels: under the least real image (8.0% of the test split)
+    assert nearly_blank(torch.cat([black, grey, sparse])).tolist() == [True] * 6 + [False]
+
+
+@pytest.mark.integration
+def test_no_real_fashion_mnist_image_is_nearly_blank() -> None:
+    images_file = SYSTEM_DIR / "t10k-images-idx3-ubyte.gz"
+    if not images_file.is_file():
+        pytest.skip(f"the real data set is not installed in {SYSTEM_DIR}")
+    pixels = np.frombuffer(gzip.decompress(images_file.read_bytes())[16:], dtype=np.uint8).reshape(-1, 1, 28, 28)
+    assert not nearly_blank(torch.from_numpy(pixels).float() / 127.5 - 1).any()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_nearly_blank_images_are_said_so_and_are_no_class_change(
+    lang: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gan.analysis.load_classifier", lambda datamodule: ChangedClasses())
+    study = study_of(BlankingGenerator(), [0, 1], [1.0, 100.0])
+    add_classes(study, {"dims": [0, 1]}, str(tmp_path), "/nonexistent")
+    rows = {(row["value"], row["dim"]): row for row in study.metrics["study"]}
+    assert [rows[key]["blank_images"] for key in rows] == [0, 0, 6, 0]
+    assert [rows[key]["class_changes"] for key in rows] == [6, 6, 0, 6]  # blank: no class change
+    report, text = build_report(study.metrics, "", [], False, lang), TEXT[lang]
+    assert text["effect_some_blank"].format(effect=text["effect_large"], blank=6, total=12, dims="z[0]") in report
+    assert text["value_classes_rest"].format(changed=6, rest=6) in report and "| 6 / 6 | 0 / 6 |" in report
+    assert text["blank_at"].format(values="100 (6/6)") in report
+    only_blank = study_of(BlankingGenerator(), [0], [100.0])
+    add_classes(only_blank, {"dims": [0]}, str(tmp_path), "/nonexistent")
+    report = build_report(only_blank.metrics, "", [], False, lang)
+    assert text["summary_value"].split("{rows}")[0].format(value=100, effect=text["effect_blank"]) in report
+    assert text["value_classes_none"] in report and text["effect_large"] not in report
