@@ -393,14 +393,16 @@ def _recorded(record: Path, key: str) -> str | None:
 
 def run_data_root(run_dir: Path) -> tuple[str | None, Path | None]:
     """The ``data.root`` in the first record of the run (``.hydra/config.yaml``; resumed runs add others) and that
-    folder here, if it is: a relative one from the current folder, else from the folder that training ran in."""
+    folder here, if it is: a relative one from the folder that training ran in, else from the current folder; one
+    that holds the data or the classifier first."""
     recorded = _recorded(run_dir / ".hydra" / "config.yaml", "data.root")
     if recorded is None:
         return None, None
     root = Path(recorded).expanduser()
     training_dir = _recorded(run_dir / ".hydra" / "hydra.yaml", "hydra.runtime.cwd")
-    candidates = [root] if training_dir is None else [root, Path(training_dir) / root]  # the same when absolute
-    return recorded, next((path for path in candidates if path.is_dir()), None)
+    candidates = [root] if training_dir is None else [Path(training_dir) / root, root]  # the same when absolute
+    holding_data = [path for path in candidates if (path / "FashionMNIST").is_dir() or (path / CACHE_NAME).is_file()]
+    return recorded, next((path for path in [*holding_data, *candidates] if path.is_dir()), None)
 
 
 def class_data_root(data_root: str | None, run_dir: Path) -> str:
@@ -509,6 +511,9 @@ def check_sections(cfg: DictConfig) -> None:
         return f"{name} must be a section of settings ({settings}), got {cfg[name]!r}"
 
     require_sections(cfg, CONF_DIR / "analyze.yaml", refusal, SECTIONS)
+    for section in SECTIONS:
+        if missing := [key for key in declared[section] if key not in cfg[section]]:
+            raise UserError(f"{section}.{missing[0]} is missing: a study needs it; leave out ~{section}.{missing[0]}")
 
 
 def check_options(cfg: DictConfig) -> None:

@@ -31,16 +31,16 @@ def exit_on_user_error() -> Iterator[None]:
 
 
 def first_line(error: BaseException, most: int = 300) -> str:
-    """The first line of an exception's message, for a one-line error (its type's name when it has none); a first
-    line ending in ',' or ':' (a wrapped sentence, a list's heading) goes on with the next, the two cut at ``most``
-    characters."""
+    """The first line of an exception's message, for a one-line error (its type's name when it has none); a line
+    ending in ',' or ':' (a wrapped sentence, a list's heading) goes on with the next, the lines so joined cut
+    at ``most`` characters."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     if not lines:
         return type(error).__name__
-    if lines[0][-1] in ",:" and len(lines) > 1:
-        joined = f"{lines[0]} {lines[1]}"
-        return joined if len(joined) <= most else joined[: most - 3] + "..."
-    return lines[0]
+    joined = first = lines.pop(0)
+    while joined[-1] in ",:" and lines:  # torchvision's "Error downloading X:", "Tried URL, got:", "<the error>"
+        joined = f"{joined} {lines.pop(0)}"
+    return joined if joined == first or len(joined) <= most else joined[: most - 3] + "..."
 
 
 MAX_SEED = 2**32 - 1  # the largest seed that numpy (seeded by Lightning's seed_everything) accepts

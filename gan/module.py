@@ -167,6 +167,13 @@ class GAN(LightningModule):
             require_number(f"model.{name}", value)
         if lr_scaling not in LR_SCALING:
             raise UserError(f"model.lr_scaling must be one of {', '.join(LR_SCALING)}, got {lr_scaling!r}")
+        scale = LR_SCALING[lr_scaling](batch_size / REFERENCE_BATCH_SIZE)
+        if (largest := max(lr, lr if lr_d is None else lr_d)) * scale > MAX_LR:
+            raise UserError(
+                f"model.lr_scaling={lr_scaling} multiplies the learning rates by {scale:g} (batch {batch_size} against"
+                f" {REFERENCE_BATCH_SIZE}): {largest:g} becomes {largest * scale:g}, above {MAX_LR:g}; lower model.lr"
+                " and model.lr_d, or the batch size"
+            )
         if loss not in LOSSES:
             raise UserError(f"model.loss must be one of {', '.join(LOSSES)}, got {loss!r}")
         if not 0.0 <= label_smoothing < 1.0 or (label_smoothing and loss != "bce"):

@@ -523,6 +523,8 @@ BAD_INPUTS = [
     ("~ckpt", "ckpt is missing: a study needs this setting; leave out ~ckpt"),
     ("~out_dir", "out_dir is missing: a study needs this setting; leave out ~out_dir"),
     ("~device", "device is missing: a study needs this setting; leave out ~device"),
+    ("~classes.enabled", "classes.enabled is missing: a study needs it; leave out ~classes.enabled"),
+    ("~latent.dims", "latent.dims is missing: a study needs it; leave out ~latent.dims"),
 ]  # fmt: skip
 
 
@@ -698,6 +700,7 @@ def write_run_record(run_dir: Path, data_root: str, training_dir: Path | None = 
         (None, "{tmp}/gone", "", "data"),  # not here: training's default
         (None, "fm", "", "fm"),  # relative: from the current folder, as training took it
         (None, "fm", "training", "{tmp}/training/fm"),  # else from the folder that training ran in
+        (None, "fm", "both", "{tmp}/training/fm"),  # both: the one with the data, although one is here
         (None, None, "", "data"),  # no record
     ],
 )
@@ -707,11 +710,14 @@ def test_the_class_data_root_is_the_runs_where_it_is_here(
     here, run_dir = tmp_path / "here", tmp_path / "run"
     for folder in (here, tmp_path / "fm", tmp_path / "training" / "fm"):
         folder.mkdir(parents=True)
-    if not where:
+    if where != "training":
         (here / "fm").mkdir()  # else only where training ran
+    if where == "both":
+        (tmp_path / "training" / "fm" / "FashionMNIST").mkdir()  # the data that training used
     monkeypatch.chdir(here)
     if recorded is not None:
-        write_run_record(run_dir, recorded.format(tmp=tmp_path), tmp_path / where if where else None)
+        training_dir = {"": None, "both": tmp_path / "training"}.get(where, tmp_path / where)
+        write_run_record(run_dir, recorded.format(tmp=tmp_path), training_dir)
     given = given.format(tmp=tmp_path) if given else None
     assert class_data_root(given, run_dir) == used.format(tmp=tmp_path)
 

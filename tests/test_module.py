@@ -183,6 +183,16 @@ def test_lr_scaling_for_larger_batches(scaling: str, expected_lr: float) -> None
     assert [opt.param_groups[0]["lr"] for opt in module.configure_optimizers()] == pytest.approx([expected_lr] * 2)
 
 
+def test_a_learning_rate_scaled_above_1_is_refused() -> None:
+    with pytest.raises(
+        UserError, match=r"multiplies the learning rates by 100 \(batch 6400 against 64\): 0.1 becomes 10"
+    ):
+        GAN(
+            {"_target_": "gan.nets.mlp.Generator"}, {"_target_": "gan.nets.mlp.Discriminator"},
+            lr=0.1, batch_size=6400, lr_scaling="linear",
+        )  # fmt: skip
+
+
 def test_unknown_lr_scaling_is_refused() -> None:
     with pytest.raises(UserError, match="model.lr_scaling must be one of none, linear, sqrt, got 'cubic'"):
         GAN({"_target_": "gan.nets.mlp.Generator"}, {"_target_": "gan.nets.mlp.Discriminator"}, lr_scaling="cubic")
