@@ -24,6 +24,7 @@ from gan.data import FashionMNISTDataModule
 from gan.errors import (
     MAX_SEED,
     UserError,
+    declared_settings,
     outermost_missing,
     remove_made_folders,
     require_bool,
@@ -500,7 +501,7 @@ def write_run_artefacts(checkpoint: dict[str, Any], out_dir: Path) -> tuple[str,
 def check_sections(cfg: DictConfig) -> None:
     """Refuse a setting removed (``~ckpt``, ``~latent``) or a section of settings replaced by a value (``latent=5``,
     ``report=null``)."""
-    declared = OmegaConf.load(CONF_DIR / "analyze.yaml")
+    declared = declared_settings(CONF_DIR / "analyze.yaml")
 
     def refusal(name: str) -> str:
         if name not in SECTIONS:

@@ -6,6 +6,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager, suppress
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,14 @@ def remove_made_folders(folder: str | Path, outermost: Path | None) -> None:
             made.rmdir()
 
 
+@cache
+def declared_settings(config_file: Path) -> DictConfig:
+    """The settings that ``config_file`` declares, read once per process (read-only: callers share it)."""
+    declared = OmegaConf.load(config_file)
+    OmegaConf.set_readonly(declared, True)
+    return declared
+
+
 def require_sections(
     config: DictConfig,
     config_file: Path,
@@ -119,7 +128,7 @@ def require_sections(
 ) -> None:
     """Refuse, with ``message(name)``, a top-level setting of ``config_file`` (or ``also``) removed with ``~``, unless
     ``optional``, or one of its ``sections`` replaced by a value (``latent=5``)."""
-    needed = (OmegaConf.load(config_file).keys() | set(also)) - {"defaults", "hydra", *optional}
+    needed = (declared_settings(config_file).keys() | set(also)) - {"defaults", "hydra", *optional}
     for name in [*sorted(needed), *sections]:
         if name not in config or name in sections and not isinstance(config[name], DictConfig):
             raise UserError(message(name))
@@ -135,7 +144,7 @@ def require_declared(
     """Refuse a setting that ``config_file`` does not declare, at the top (beside the ``group_nodes`` that config
     groups set) or in one of its ``sections`` (a misspelt ``+key=value``: Hydra adds any key given with +, and nothing
     would read it). ``prefix``: where ``config`` sits in the whole config, for the message (``paths.``)."""
-    declared = OmegaConf.load(config_file)
+    declared = declared_settings(config_file)
     top_level = (declared.keys() - {"defaults"}) | set(group_nodes)  # with hydra's, which Hydra's callbacks see
     for where, keys, known in [(prefix, config, top_level)] + [
         (f"{prefix}{name}.", config[name], set(declared[name])) for name in sections

@@ -24,6 +24,11 @@ MAX_LR = 1.0  # Adam moves each weight by about lr a step: beyond 1 (weights sta
 LOSSES = ("bce", "hinge")  # bce: the lab's (non-saturating) binary cross-entropy; hinge: the hinge loss of SAGAN
 
 
+def lr_scale(lr_scaling: str, batch_size: int) -> float:
+    """The factor ``model.lr_scaling`` applies to the learning rates at ``batch_size``."""
+    return LR_SCALING[lr_scaling](batch_size / REFERENCE_BATCH_SIZE)
+
+
 def ema_with_warmup(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor], None]:
     """AveragedModel's update for an exponential moving average whose decay grows as (1 + n) / (10 + n) up to
     ``decay``, so the average soon forgets the random initial weights (as TensorFlow's ExponentialMovingAverage)."""
@@ -167,7 +172,7 @@ class GAN(LightningModule):
             require_number(f"model.{name}", value)
         if lr_scaling not in LR_SCALING:
             raise UserError(f"model.lr_scaling must be one of {', '.join(LR_SCALING)}, got {lr_scaling!r}")
-        scale = LR_SCALING[lr_scaling](batch_size / REFERENCE_BATCH_SIZE)
+        scale = lr_scale(lr_scaling, batch_size)
         if (largest := max(lr, lr if lr_d is None else lr_d)) * scale > MAX_LR:
             raise UserError(
                 f"model.lr_scaling={lr_scaling} multiplies the learning rates by {scale:g} (batch {batch_size} against"
@@ -209,7 +214,7 @@ class GAN(LightningModule):
         return self.sampler(z)
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        scale = LR_SCALING[self.hparams.lr_scaling](self.hparams.batch_size / REFERENCE_BATCH_SIZE)
+        scale = lr_scale(self.hparams.lr_scaling, self.hparams.batch_size)
         lr_d = self.hparams.lr if self.hparams.lr_d is None else self.hparams.lr_d
         betas = tuple(self.hparams.betas)
         opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr * scale, betas=betas)

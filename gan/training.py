@@ -9,7 +9,7 @@ import shutil
 import signal
 import warnings
 from collections.abc import Callable, Iterator
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from gan.checkpoint import model_name, read_checkpoint, whole_epochs
 from gan.errors import (
     MAX_SEED,
     UserError,
+    declared_settings,
     exit_on_user_error,
     first_line,
     outermost_missing,
@@ -66,16 +67,17 @@ def config_groups() -> set[str]:
     return {folder.name for folder in CONF_DIR.iterdir() if folder.is_dir()}
 
 
-def group_nodes() -> set[str]:
+@cache
+def group_nodes() -> frozenset[str]:
     """The top-level nodes that the config groups set: a group's own (``data``), or, for a file of the ``_global_``
     package, the nodes it sets (``hardware=cpu`` sets ``trainer``; ``loss``, ``hardware`` and ``recipe`` are none)."""
     nodes = set()
     for path in CONF_DIR.glob("*/*.yaml"):
         if path.read_text().startswith("# @package _global_"):
-            nodes |= set(OmegaConf.load(path)) - {"defaults"}
+            nodes |= set(declared_settings(path)) - {"defaults"}
         else:
             nodes.add(path.parent.name)
-    return nodes
+    return frozenset(nodes)
 
 
 def check_group_overrides(arguments: list[str]) -> None:
