@@ -7,7 +7,7 @@ try:  # torch takes seconds to load: a Ctrl-C meanwhile exits quietly
     import hydra
     from omegaconf import DictConfig
 
-    from gan.analysis import analyze
+    from gan.analysis import analyze, check_command_line
     from gan.errors import exit_on_user_error
 except KeyboardInterrupt:
     sys.exit(128 + signal.SIGINT)
@@ -25,6 +25,8 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    with exit_on_user_error():
+        check_command_line(sys.argv[1:])
     try:
         main()
     except KeyboardInterrupt:  # while Hydra composes the settings, before the study

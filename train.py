@@ -10,7 +10,7 @@ try:  # torch and Lightning take seconds to load: a Ctrl-C meanwhile exits quiet
     from omegaconf import DictConfig
 
     from gan.errors import UserError, exit_on_user_error
-    from gan.training import check_group_overrides, in_sweep, register_resolvers, train
+    from gan.training import check_command_line, in_sweep, register_resolvers, train
 except KeyboardInterrupt:
     sys.exit(128 + signal.SIGINT)
 
@@ -36,7 +36,7 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     with exit_on_user_error():
-        check_group_overrides(sys.argv[1:])
+        check_command_line(sys.argv[1:])
     try:
         main()
     except KeyboardInterrupt:  # before training (which saves a checkpoint and exits with 130 itself)

@@ -26,6 +26,7 @@ from gan.errors import (
     UserError,
     declared_settings,
     outermost_missing,
+    refuse_null_removals,
     remove_made_folders,
     require_bool,
     require_declared,
@@ -53,6 +54,7 @@ from gan.report import write_report
 from gan.training import CONF_DIR, is_training_run
 
 MAX_LATENT_VALUE = 1e6  # far beyond the lab's 100; much larger values overflow the networks' float32
+MISSING_SETTING = "{0} is missing: a study needs this setting; leave out ~{0}"
 SECTIONS = ("latent", "report", "classes")  # the sections of settings in conf/analyze.yaml
 # the files a study writes, with its value_<value>.png figures
 STUDY_FILES = (
@@ -498,6 +500,11 @@ def write_run_artefacts(checkpoint: dict[str, Any], out_dir: Path) -> tuple[str,
     return models_text, True
 
 
+def check_command_line(arguments: list[str]) -> None:
+    """Refuse ``~ckpt`` and the other settings whose default is null in one line (Hydra's answer: they do not exist)."""
+    refuse_null_removals(arguments, CONF_DIR / "analyze.yaml", MISSING_SETTING.format)
+
+
 def check_sections(cfg: DictConfig) -> None:
     """Refuse a setting removed (``~ckpt``, ``~latent``) or a section of settings replaced by a value (``latent=5``,
     ``report=null``)."""
@@ -505,7 +512,7 @@ def check_sections(cfg: DictConfig) -> None:
 
     def refusal(name: str) -> str:
         if name not in SECTIONS:
-            return f"{name} is missing: a study needs this setting; leave out ~{name}"
+            return MISSING_SETTING.format(name)
         settings = ", ".join(f"{name}.{key}=..." for key in declared[name])
         if name not in cfg:
             return f"{name} is missing: it is a section of settings ({settings}); leave out ~{name}"
@@ -514,7 +521,7 @@ def check_sections(cfg: DictConfig) -> None:
     require_sections(cfg, CONF_DIR / "analyze.yaml", refusal, SECTIONS)
     for section in SECTIONS:
         if missing := [key for key in declared[section] if key not in cfg[section]]:
-            raise UserError(f"{section}.{missing[0]} is missing: a study needs it; leave out ~{section}.{missing[0]}")
+            raise UserError(MISSING_SETTING.format(f"{section}.{missing[0]}"))
 
 
 def check_options(cfg: DictConfig) -> None:

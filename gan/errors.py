@@ -134,6 +134,20 @@ def require_sections(
             raise UserError(message(name))
 
 
+def refuse_null_removals(arguments: Iterable[str], config_file: Path, message: Callable[[str], str]) -> None:
+    """Refuse ``~KEY`` on the command line, with ``message(KEY)``, where ``config_file`` sets KEY to null: Hydra
+    would answer that KEY does not exist, with a second line about its stack trace."""
+    settings = OmegaConf.to_container(declared_settings(config_file), resolve=False)
+    for argument in arguments:
+        if not argument.startswith("~"):
+            continue
+        key, value = argument[1:].partition("=")[0], settings
+        for name in key.split("."):
+            value = value.get(name, "absent") if isinstance(value, dict) else "absent"
+        if value is None:
+            raise UserError(message(key))
+
+
 def require_declared(
     config: DictConfig,
     config_file: Path,

@@ -37,6 +37,7 @@ from gan.errors import (
     exit_on_user_error,
     first_line,
     outermost_missing,
+    refuse_null_removals,
     remove_made_folders,
     require_declared,
     require_int,
@@ -60,6 +61,9 @@ def run_dir(resume: str | None, new_run_dir: str) -> str:
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 OPTIONAL_GROUPS = ("logger",)  # the groups a run can leave out, with ~GROUP
+REMOVAL_REFUSAL = (
+    "~{0}: a run needs its {0} settings; only ~logger can be left out (and one callback with callbacks.NAME=null)"
+)
 
 
 def config_groups() -> set[str]:
@@ -80,9 +84,10 @@ def group_nodes() -> frozenset[str]:
     return frozenset(nodes)
 
 
-def check_group_overrides(arguments: list[str]) -> None:
+def check_command_line(arguments: list[str]) -> None:
     """Refuse ``GROUP=null`` (or null in a sweep's list) in one line, naming the choices (Hydra answers it with a
-    traceback)."""
+    traceback), and ``~resume`` or ``~ckpt_path`` (Hydra's answer: they do not exist)."""
+    refuse_null_removals(arguments, CONF_DIR / "train.yaml", REMOVAL_REFUSAL.format)
     groups = config_groups()
     for argument in arguments:
         key, _, value = argument.partition("=")
@@ -331,10 +336,7 @@ def check_references(cfg: DictConfig) -> None:
 
 def _check_settings(cfg: DictConfig) -> None:
     nodes = group_nodes()
-    refusal = (
-        "~{0}: a run needs its {0} settings; only ~logger can be left out (and one callback with callbacks.NAME=null)"
-    )
-    require_sections(cfg, CONF_DIR / "train.yaml", refusal.format, also=nodes, optional=["logger"])
+    require_sections(cfg, CONF_DIR / "train.yaml", REMOVAL_REFUSAL.format, also=nodes, optional=["logger"])
     require_declared(cfg, CONF_DIR / "train.yaml", ["metrics"], group_nodes=nodes)
     require_declared(cfg.paths, CONF_DIR / "paths" / "default.yaml", prefix="paths.")  # nothing else reads paths
     if cfg.trainer.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():

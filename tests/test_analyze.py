@@ -523,8 +523,8 @@ BAD_INPUTS = [
     ("~ckpt", "ckpt is missing: a study needs this setting; leave out ~ckpt"),
     ("~out_dir", "out_dir is missing: a study needs this setting; leave out ~out_dir"),
     ("~device", "device is missing: a study needs this setting; leave out ~device"),
-    ("~classes.enabled", "classes.enabled is missing: a study needs it; leave out ~classes.enabled"),
-    ("~latent.dims", "latent.dims is missing: a study needs it; leave out ~latent.dims"),
+    ("~classes.enabled", "classes.enabled is missing: a study needs this setting; leave out ~classes.enabled"),
+    ("~latent.dims", "latent.dims is missing: a study needs this setting; leave out ~latent.dims"),
 ]  # fmt: skip
 
 
@@ -567,6 +567,13 @@ def test_the_example_for_empty_dims_is_accepted(latent_dim: int) -> None:
         check_latent_config(latent, latent_dim, latent_dim)
     latent.dims = json.loads(re.search(r"latent\.dims=(\[[0-9,]+\])", str(error.value)).group(1))
     assert check_latent_config(latent, latent_dim, latent_dim)["dims"] == list(latent.dims)
+
+
+@pytest.mark.parametrize("setting", ["ckpt", "out_dir", "latent.noise_file", "classes.data_root"])
+def test_removing_a_setting_whose_default_is_null_is_refused_in_one_line(setting: str) -> None:
+    result = run_script(str(ROOT / "analyze.py"), f"~{setting}")  # Hydra: "Could not delete ... does not exist"
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: {setting} is missing: a study needs this setting; leave out ~{setting}"
 
 
 def test_bad_input_exits_non_zero_without_traceback(trained_run: Path) -> None:

@@ -58,6 +58,8 @@ BAD_INPUTS = [
     ("no callbacks", ["~callbacks"], ["~callbacks: a run needs its callbacks settings; only ~logger can be left out"]),
     ("no paths", ["~paths"], ["~paths: a run needs its paths settings"]),
     ("no seed", ["~seed"], ["~seed: a run needs its seed settings"]),
+    ("no resume setting", ["~resume"], ["~resume: a run needs its resume settings"]),  # null: Hydra's "does not exist"
+    ("no ckpt_path setting", ["~ckpt_path"], ["~ckpt_path: a run needs its ckpt_path settings"]),
     (
         "model of another kind",
         ["model._target_=builtins.dict"],
