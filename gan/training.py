@@ -158,9 +158,14 @@ def release_run_folder(run_dir: Path, log_name: str) -> None:
 
 
 def require_folder_name(option: str, folder: Any) -> str:
-    """``folder``, unless empty (an unset shell variable, which would write into the current folder)."""
+    """``folder``, unless empty (an unset shell variable, which would write into the current folder) or ambiguous."""
     if not str(folder).strip():
         raise UserError(f"{option} is empty; give a folder, or leave {option} out for one named by the date and time")
+    if (system := os.path.realpath(folder)) != os.path.realpath(hydra_folder := os.path.abspath(folder)):
+        raise UserError(  # Hydra would write its record into one and its log into the other
+            f"{option}={folder}: a .. after a symbolic link names {system} to the system but {hydra_folder} to Hydra;"
+            " give the folder without .."
+        )
     return str(folder)
 
 

@@ -277,6 +277,21 @@ def test_bad_input_gives_one_clear_line(case: str, overrides: list[str], expecte
     assert not (tmp_path / "run").exists()  # a refused new run removes what it wrote, and its folder
 
 
+@pytest.mark.parametrize("folder", ["hydra.run.dir", "hydra.sweep.dir"])
+def test_a_folder_with_dotdot_after_a_symbolic_link_is_refused(folder: str, places, tmp_path) -> None:
+    (tmp_path / "elsewhere" / "deep").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere" / "deep")
+    script, *arguments = args_without_run_dir(places)
+    sweep = ["-m", "seed=0,1"] if folder == "hydra.sweep.dir" else []
+    result = run_script(script, *sweep, *arguments, f"{folder}={tmp_path}/link/../run")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {folder}={tmp_path}/link/../run: a .. after a symbolic link names {tmp_path}/elsewhere/run to the"
+        f" system but {tmp_path}/run to Hydra; give the folder without .."
+    )
+    assert sorted(path.name for path in tmp_path.rglob("*")) == ["deep", "elsewhere", "link"]  # nothing made
+
+
 @pytest.mark.parametrize("bad_data", ["data.root={truncated_data}", "data.root={tmp}/empty", "data.batch_size=1000"])
 def test_bad_data_is_refused_before_lightning_prints_its_setup(bad_data: str, places, tmp_path) -> None:
     result = run_script(*args_without_run_dir(places), f"hydra.run.dir={tmp_path}/run", bad_data.format(**places))
