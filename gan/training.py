@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback as HydraCallback
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, InterpolationKeyError
 from pytorch_lightning import Callback, LightningDataModule, Trainer, seed_everything
 from pytorch_lightning.callbacks import TQDMProgressBar
@@ -213,6 +215,7 @@ class OutputDirCheck(HydraCallback):
                     f"hydra.sweep.subdir={subdir}: each job needs a folder of its own inside the sweep folder; give a"
                     " name made from the job, such as ${hydra.job.num} (the default)"
                 )
+            check_sweep_jobs(config, subdir)
             sweep_dir = require_writable_folder(
                 "output folder", require_folder_name("hydra.sweep.dir", config.hydra.sweep.dir)
             )
@@ -243,6 +246,32 @@ class OutputDirCheck(HydraCallback):
             raise UserError(f"resume: checkpoint not found: {checkpoint} (resume takes a run folder)")
         check_config(config)
         resume_checkpoint(config)
+
+
+def check_sweep_jobs(config: DictConfig, subdir: str) -> None:
+    """Compose each job of Hydra's basic sweep as its launcher will, before anything is written: refuse a job that
+    cannot be composed (Hydra would leave a sweep folder that refuses the next sweep) or a ``hydra.sweep.subdir``
+    that gives two jobs one folder (one would write over the other)."""
+    if config.hydra.sweeper._target_ != f"{BasicSweeper.__module__}.{BasicSweeper.__name__}":
+        return  # another sweeper chooses its jobs as it goes
+    params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
+    overrides = OverridesParser.create().parse_overrides(params + list(config.hydra.overrides.task))
+    swept = {override.get_key_element() for override in overrides if override.is_sweep_override()}
+    first_job: dict[str, str] = {}
+    for num, job in enumerate(BasicSweeper.split_arguments(overrides, None)[0]):
+        name = " ".join(override for override in job if override.partition("=")[0] in swept)
+        try:
+            job_config = GlobalHydra.instance().config_loader().load_sweep_config(config, list(job))
+            with open_dict(job_config):
+                job_config.hydra.job.id = job_config.hydra.job.num = num
+            folder = os.path.normpath(str(job_config.hydra.sweep.subdir))
+        except Exception as error:  # noqa: BLE001 - Hydra's composition errors: its message, as for one run
+            raise UserError(f"the sweep's job {name or num}: {error}") from None
+        if (other := first_job.setdefault(folder, name)) != name:
+            raise UserError(
+                f"hydra.sweep.subdir={subdir} puts the jobs '{other}' and '{name}' into one folder, {folder}, where"
+                " one would write over the other; give each job its own, e.g. with ${hydra.job.num} (the default)"
+            )
 
 
 def record_dir(resume: str | None, resumed_record: str) -> str:

@@ -425,6 +425,26 @@ def test_a_sweep_whose_jobs_would_share_or_leave_its_folder_is_refused(subdir: s
     assert not sweep_dir.exists()
 
 
+def test_a_sweep_whose_subdir_gives_two_jobs_one_folder_is_refused(places, tmp_path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    result = run_sweep(places, sweep_dir, "hydra.sweep.subdir=lr_${model.lr}")  # seed=0,1: the same lr
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: hydra.sweep.subdir=lr_${model.lr} puts the jobs 'seed=0' and 'seed=1' into one folder, lr_0.002, where"
+        " one would write over the other; give each job its own, e.g. with ${hydra.job.num} (the default)"
+    )
+    assert not sweep_dir.exists()
+
+
+def test_a_sweep_with_a_job_hydra_cannot_compose_writes_nothing(places, tmp_path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    result = run_sweep(places, sweep_dir, "hardware=cpu,tpu")
+    assert result.returncode == 1
+    assert "error: the sweep's job seed=0 hardware=tpu: In 'train': Could not find 'hardware/tpu'" in result.stderr
+    assert "Available options in 'hardware':" in result.stderr
+    assert not sweep_dir.exists()  # Hydra's sweeper left a multirun.yaml, which refused the same sweep once fixed
+
+
 def test_a_sweep_folder_that_held_a_sweep_is_refused(places, tmp_path) -> None:
     sweep_dir = tmp_path / "sweep"
     sweep_dir.mkdir()
