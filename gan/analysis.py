@@ -56,6 +56,7 @@ from gan.training import CONF_DIR, is_training_run
 MAX_LATENT_VALUE = 1e6  # far beyond the lab's 100; much larger values overflow the networks' float32
 MISSING_SETTING = "{0} is missing: a study needs this setting; leave out ~{0}"
 SECTIONS = ("latent", "report", "classes")  # the sections of settings in conf/analyze.yaml
+STUDY_RECORD = ".study_files"  # in out_dir: the files the study there wrote, which the next study replaces
 # the files a study writes, with its value_<value>.png figures
 STUDY_FILES = (
     "base.png",
@@ -583,9 +584,24 @@ def writable_out_dir(out_dir: Path) -> Iterator[Path]:
 
 
 def previous_study_files(out_dir: Path) -> list[Path]:
-    """The files that a study wrote in ``out_dir``: ``STUDY_FILES`` and its ``value_<value>.png`` figures."""
-    files = [path for path in out_dir.glob("value_*.png") if _is_value_figure(path.stem)]
-    return sorted(files + [out_dir / name for name in STUDY_FILES if (out_dir / name).is_file()])
+    """The files that the previous study wrote in ``out_dir`` (those its ``STUDY_RECORD`` names, and the record); a
+    file there named as a study's (``STUDY_FILES``, ``value_<value>.png``) that no study wrote is refused."""
+    record = out_dir / STUDY_RECORD
+    written = set(record.read_text().split()) if record.is_file() else set()
+    names = {path.name for path in out_dir.glob("value_*.png") if _is_value_figure(path.stem)}
+    names |= {name for name in STUDY_FILES if (out_dir / name).is_file()}
+    if foreign := sorted(names - written):
+        raise UserError(
+            f"out_dir {out_dir} holds {', '.join(foreign)}, which a study would replace but no study wrote there"
+            f" (it has no {STUDY_RECORD} naming them); choose another out_dir, or move them"
+        )
+    return sorted(out_dir / name for name in names) + ([record] if record.is_file() else [])
+
+
+def record_study_files(out_dir: Path, values: list[float]) -> None:
+    """Name, before writing them, the files that this study writes in ``out_dir``: the next study replaces them."""
+    names = [*STUDY_FILES, *(f"{value_figure(value)}.png" for value in values)]
+    (out_dir / STUDY_RECORD).write_text("".join(f"{name}\n" for name in names))
 
 
 def _is_value_figure(stem: str) -> bool:
@@ -597,12 +613,12 @@ def _is_value_figure(stem: str) -> bool:
     return math.isfinite(value) and value_figure(value) == stem
 
 
-def replace_previous_study(out_dir: Path) -> None:
-    """Remove the files of the previous study in ``out_dir``, saying so; other files there stay."""
-    if files := previous_study_files(out_dir):
-        for path in files:
-            path.unlink()
-        print(f"replacing the previous study in {out_dir} ({len(files)} files; other files there stay)")
+def replace_previous_study(out_dir: Path, files: list[Path]) -> None:
+    """Remove the previous study's ``files`` (:func:`previous_study_files`) from ``out_dir``, saying so."""
+    if study_files := [path for path in files if path.name != STUDY_RECORD]:
+        print(f"replacing the previous study in {out_dir} ({len(study_files)} files; other files there stay)")
+    for path in files:
+        path.unlink(missing_ok=True)
 
 
 def finite_generator(checkpoint: dict[str, Any], ckpt_file: Path, device: str) -> torch.nn.Module:
@@ -629,13 +645,15 @@ def analyze(cfg: DictConfig) -> Path:
     settings = check_latent_config(cfg.latent, latent_dim, min(weight.shape))  # one SeFa direction per singular value
     noise = study_noise(cfg.latent, latent_dim)
     with writable_out_dir(choose_out_dir(cfg.out_dir, ckpt_file, run_dir)) as out_dir:
+        previous_study = previous_study_files(out_dir)  # the user's own files there refused before the work
         study = measure(
             generator, noise, settings["dims"], settings["values"], settings["traversal"],
             cfg.latent.random_directions, settings["sefa_directions"], cfg.latent.seed,
         )  # fmt: skip
         if cfg.classes.enabled:
             add_classes(study, settings, class_data_root(cfg.classes.data_root, run_dir), cfg.classes.system_dir)
-        replace_previous_study(out_dir)
+        replace_previous_study(out_dir, previous_study)
+        record_study_files(out_dir, settings["values"])
         figures = write_figures(study, settings, out_dir)
         models_text, has_loss_curve = write_run_artefacts(checkpoint, out_dir)
     study.metrics.update(

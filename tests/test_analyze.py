@@ -19,7 +19,16 @@ from torch import nn
 
 import gan
 from gan import classifier
-from gan.analysis import Study, add_classes, analyze, check_latent_config, class_data_root, measure, resolve_checkpoint
+from gan.analysis import (
+    STUDY_RECORD,
+    Study,
+    add_classes,
+    analyze,
+    check_latent_config,
+    class_data_root,
+    measure,
+    resolve_checkpoint,
+)
 from gan.errors import UserError
 from gan.figures import TILE_PX
 from gan.latent import MIN_CORRELATED, diversity, first_layer_weight, generate, nearly_blank, set_number
@@ -430,12 +439,23 @@ def test_study_of_another_checkpoint_gets_its_own_folder_and_leaves_other_files(
     assert (trained_run / "analysis_epoch_000" / ".write_test").read_text() == "mine"
 
 
+@pytest.mark.parametrize("name", ["report.md", "models.txt", "value_5.png"])
+def test_the_users_own_file_named_as_a_studys_is_refused_and_kept(name: str, trained_run: Path, tmp_path: Path) -> None:
+    (tmp_path / name).write_text("mine")
+    message = f"out_dir {tmp_path} holds {name}, which a study would replace but no study wrote there"
+    with pytest.raises(UserError, match=re.escape(message)):
+        analyze(compose_analyze(f"ckpt={trained_run}", f"out_dir={tmp_path}", "latent.values=[5]"))
+    assert [path.name for path in tmp_path.iterdir()] == [name]
+    assert (tmp_path / name).read_text() == "mine"
+
+
 def test_a_new_study_replaces_the_previous_ones_files(
     trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     small = ["latent.dims=[0]", "latent.num_images=2", "latent.random_directions=20", f"out_dir={tmp_path}"]
     analyze(compose_analyze(f"ckpt={trained_run}", "latent.values=[1,10,100]", *small))
     first = {path.name for path in tmp_path.iterdir()}
+    assert first - {STUDY_RECORD} <= set((tmp_path / STUDY_RECORD).read_text().split())  # names all it wrote
     mine = ["notes.txt", "value_mine.png", "value_nan.png"]  # the user's, not a study's
     for name in mine:
         (tmp_path / name).write_text("mine")
