@@ -16,6 +16,7 @@ from torchvision.datasets import FashionMNIST
 from gan.errors import UserError, first_line, outermost_missing, remove_made_folders, require_bool, require_int
 
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
+NUM_CLASSES = 10
 SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -188,6 +189,11 @@ class FashionMNISTDataModule(LightningDataModule):
         """The split ("train" or "test") as float images in [-1, 1] of shape (N, 1, 28, 28) and int labels."""
         self._check_split(split)
         dataset = FashionMNIST(str(self.root), train=split == "train", download=False)
+        if len(dataset.targets) and (largest := int(dataset.targets.max())) >= NUM_CLASSES:  # cross-entropy would fail
+            raise UserError(
+                f"corrupt Fashion-MNIST file {self.raw_dir / SPLIT_FILES[split][1]}: a label is {largest}, not a class"
+                f" from 0 to {NUM_CLASSES - 1} (damaged; delete it to fetch it again)"
+            )
         images = dataset.data.unsqueeze(1).float().div_(127.5).sub_(1.0)
         return TensorBatches(images, dataset.targets)
 

@@ -65,6 +65,13 @@ def test_truncated_file_names_the_file(tmp_path: Path) -> None:
         make_datamodule(tmp_path, tmp_path / "nowhere")
 
 
+def test_a_label_outside_the_ten_classes_names_the_file(tmp_path: Path) -> None:
+    labels = write_fake_fmnist(tmp_path / "FashionMNIST" / "raw") / "train-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:-1] + bytes([200]))  # header and length intact
+    with pytest.raises(UserError, match=r"train-labels-idx1-ubyte: a label is 200, not a class from 0 to 9"):
+        make_datamodule(tmp_path, tmp_path / "nowhere")
+
+
 def test_file_that_is_not_idx_names_the_file(tmp_path: Path) -> None:
     raw = write_fake_fmnist(tmp_path / "FashionMNIST" / "raw")
     (raw / "t10k-labels-idx1-ubyte").write_text("<html>not found</html>")
