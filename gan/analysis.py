@@ -18,7 +18,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torchmetrics.functional import pearson_corrcoef, spearman_corrcoef
 
 from gan.callbacks import LossCurve
-from gan.checkpoint import generator_from_checkpoint, model_name, read_checkpoint, whole_epochs
+from gan.checkpoint import finite_generator, model_name, read_checkpoint, whole_epochs
 from gan.classifier import CACHE_NAME, CLASS_NAMES, load_classifier
 from gan.data import FashionMNISTDataModule
 from gan.errors import (
@@ -619,17 +619,6 @@ def replace_previous_study(out_dir: Path, files: list[Path]) -> None:
         print(f"replacing the previous study in {out_dir} ({len(study_files)} files; other files there stay)")
     for path in files:
         path.unlink(missing_ok=True)
-
-
-def finite_generator(checkpoint: dict[str, Any], ckpt_file: Path, device: str) -> torch.nn.Module:
-    """The checkpoint's generator on ``device``, refused when it holds a NaN or infinite weight (a diverged run)."""
-    generator = generator_from_checkpoint(checkpoint, device)
-    if not all(tensor.isfinite().all() for tensor in generator.state_dict().values() if tensor.is_floating_point()):
-        raise UserError(
-            f"the generator in {ckpt_file} holds NaN or infinite weights (the run diverged);"
-            " analyse an earlier checkpoint of the run"
-        )
-    return generator
 
 
 def analyze(cfg: DictConfig) -> Path:

@@ -28,9 +28,13 @@ def whole_epochs(checkpoint: dict[str, Any]) -> int:
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a ``.ckpt`` file of this project into CPU memory, or raise a UserError that says what is wrong with it."""
+    if not isinstance(path, str | os.PathLike) or not str(path).strip():
+        raise UserError(f"the checkpoint must be the path of a .ckpt file, got {path!r}")
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path} is a folder; give a .ckpt file (a run keeps its own in checkpoints/)")
+    if path.exists() and not path.is_file():
+        raise UserError(f"{path} is not a file; give a .ckpt file")
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
@@ -51,7 +55,19 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the generator stored in a ``.ckpt`` file, on ``device``, in eval mode."""
-    return generator_from_checkpoint(read_checkpoint(path), device)
+    return finite_generator(read_checkpoint(path), path, device)
+
+
+def finite_generator(checkpoint: dict[str, Any], path: str | Path, device: str | torch.device) -> nn.Module:
+    """The generator of the checkpoint read from ``path``, refused when it holds a NaN or infinite weight (the run
+    diverged)."""
+    generator = generator_from_checkpoint(checkpoint, device)
+    if not all(tensor.isfinite().all() for tensor in generator.state_dict().values() if tensor.is_floating_point()):
+        raise UserError(
+            f"the generator in {path} holds NaN or infinite weights (the run diverged); use an earlier checkpoint of"
+            " the run"
+        )
+    return generator
 
 
 def available_device(device: str | torch.device) -> torch.device:
@@ -60,6 +76,8 @@ def available_device(device: str | torch.device) -> torch.device:
         device = torch.device(device)
     except (RuntimeError, TypeError) as error:
         raise UserError(f"device must be a torch device such as 'cpu', 'cuda' or 'cuda:0', got {device!r}") from error
+    if device.type == "meta":
+        raise UserError("device 'meta' holds no weights; use device='cpu' or 'cuda'")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(
             f"device '{device}' needs an NVIDIA GPU, but torch.cuda.is_available() is False here; use device='cpu'"

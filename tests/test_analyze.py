@@ -532,7 +532,7 @@ BAD_INPUTS = [
     ("device=tpu", "device must be auto, cpu or cuda, got 'tpu'"),
     ("+latent.value=[5]", "latent.value is no setting (a typo?); the settings here: dims, noise_file, num_images"),
     ("+outdir=x", "outdir is no setting (a typo?); the settings here: ckpt, classes, device, latent, out_dir, report"),
-    ("ckpt={diverged}", "the generator in {diverged} holds NaN or infinite weights (the run diverged); analyse an"
+    ("ckpt={diverged}", "the generator in {diverged} holds NaN or infinite weights (the run diverged); use an"
                         " earlier checkpoint of the run"),
     ("latent=5", "latent must be a section of settings (latent.dims=..., latent.values=..., latent.seed=...,"),
     ("report=null", "report must be a section of settings (report.lang=...), got None"),

@@ -118,6 +118,7 @@ def test_load_generator_rebuilds_from_the_checkpoint_alone(model: str, tmp_path:
     [
         ("gpu", "device must be a torch device such as 'cpu', 'cuda' or 'cuda:0', got 'gpu'"),
         ("cuda", "needs an NVIDIA GPU"),
+        ("meta", "device 'meta' holds no weights; use device='cpu' or 'cuda'"),
     ],
 )
 def test_load_generator_names_a_bad_device_not_the_good_checkpoint(device: str, message: str, tmp_path: Path) -> None:
@@ -126,6 +127,29 @@ def test_load_generator_names_a_bad_device_not_the_good_checkpoint(device: str, 
     path = save_checkpoint(make_gan("mlp"), tmp_path / "model.ckpt")
     with pytest.raises(UserError, match=re.escape(message)):
         gan.load_generator(path, device)
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("", "the checkpoint must be the path of a .ckpt file, got ''"),
+        (None, "the checkpoint must be the path of a .ckpt file, got None"),
+        (123, "the checkpoint must be the path of a .ckpt file, got 123"),
+        ("/dev/null", "/dev/null is not a file; give a .ckpt file"),
+    ],
+)
+def test_load_generator_of_no_path_or_no_file_is_one_clear_line(path: object, message: str) -> None:
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+        gan.load_generator(path)
+
+
+def test_load_generator_refuses_a_diverged_generator(tmp_path: Path) -> None:
+    path = save_checkpoint(make_gan("mlp"), tmp_path / "model.ckpt")
+    checkpoint = torch.load(path, weights_only=False)
+    next(value for key, value in checkpoint["state_dict"].items() if key.startswith("generator."))[0] = float("nan")
+    torch.save(checkpoint, path)
+    with pytest.raises(UserError, match=re.escape(f"the generator in {path} holds NaN or infinite weights")):
+        gan.load_generator(path)
 
 
 def test_a_checkpoint_without_generator_weights_gets_the_whole_reason(tmp_path: Path) -> None:
