@@ -381,6 +381,8 @@ def _check_settings(cfg: DictConfig) -> None:
     require_int("trainer.max_epochs", cfg.trainer.max_epochs, least=1)
     require_int("trainer.log_every_n_steps", cfg.trainer.log_every_n_steps, least=0)  # 0: no step logging
     require_int("seed", cfg.seed, least=0, most=MAX_SEED)
+    if not (isinstance(deterministic := cfg.trainer.get("deterministic"), bool) or deterministic == "warn"):
+        raise UserError(f"trainer.deterministic must be true, false or warn, got {deterministic!r}")
     if cfg.trainer.precision not in PRECISIONS:
         raise UserError(f"trainer.precision must be one of {', '.join(PRECISIONS)}, got {cfg.trainer.precision!r}")
     max_steps = cfg.trainer.max_steps

@@ -41,6 +41,7 @@ BAD_INPUTS = [
     ("zero epochs", ["trainer.max_epochs=0"], ["trainer.max_epochs must be a positive integer, got 0"]),
     ("negative epochs", ["trainer.max_epochs=-5"], ["trainer.max_epochs must be a positive integer, got -5"]),
     ("text epochs", ["trainer.max_epochs=ten"], ["trainer.max_epochs must be a positive integer, got 'ten'"]),
+    ("text deterministic", ["trainer.deterministic=abc"], ["trainer.deterministic must be true, false or warn"]),
     ("text seed", ["seed=abc"], ["seed must be an integer from 0 to 4294967295, got 'abc'"]),
     ("text batch size", ["data.batch_size=big"], ["data.batch_size must be an integer of at least 2, got 'big'"]),
     ("unknown lr scaling", ["model.lr_scaling=cubic"], ["model.lr_scaling must be one of none, linear, sqrt"]),
