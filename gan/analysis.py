@@ -485,15 +485,20 @@ def write_figures(study: Study, settings: dict[str, Any], out_dir: Path) -> list
     return [*written, "latent_grid.png", "traversal.png", "sefa.png"]
 
 
+def loss_history(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
+    """The loss history that the run's ``LossCurve`` saved in the checkpoint, or None (none, or still empty)."""
+    history = next(
+        (state for key, state in checkpoint.get("callbacks", {}).items() if key.startswith("LossCurve")), None
+    )
+    return history if history is not None and history["d_losses"] else None
+
+
 def write_run_artefacts(checkpoint: dict[str, Any], out_dir: Path) -> tuple[str, bool]:
     """``models.txt`` (print(G), print(D)) and, from the checkpoint's history, ``loss_curve.png``."""
     hparams = checkpoint["hyper_parameters"]
     models_text = f"{instantiate(hparams['generator'])}\n{instantiate(hparams['discriminator'])}\n"
     (out_dir / "models.txt").write_text(models_text)
-    history = next(
-        (state for key, state in checkpoint.get("callbacks", {}).items() if key.startswith("LossCurve")), None
-    )
-    if history is None or not history["d_losses"]:
+    if (history := loss_history(checkpoint)) is None:
         return models_text, False
     curve = LossCurve(str(out_dir))
     curve.load_state_dict(history)
@@ -583,25 +588,35 @@ def writable_out_dir(out_dir: Path) -> Iterator[Path]:
         raise
 
 
-def previous_study_files(out_dir: Path) -> list[Path]:
-    """The files that the previous study wrote in ``out_dir`` (those its ``STUDY_RECORD`` names, and the record); a
-    file there named as a study's (``STUDY_FILES``, ``value_<value>.png``) that no study wrote is refused."""
+def study_file_names(values: list[float], has_loss_curve: bool) -> list[str]:
+    """The names of the files a study of ``values`` writes (``loss_curve.png`` only from a checkpoint's history)."""
+    names = [name for name in STUDY_FILES if has_loss_curve or name != "loss_curve.png"]
+    return names + [f"{value_figure(value)}.png" for value in values]
+
+
+def _is_study_file_name(name: str) -> bool:
+    """Whether a study could have written a file of this name (``STUDY_FILES``, ``value_<value>.png``)."""
+    return name in STUDY_FILES or name.startswith("value_") and name.endswith(".png") and _is_value_figure(name[:-4])
+
+
+def previous_study_files(out_dir: Path, names: list[str]) -> list[Path]:
+    """The files that the previous study wrote in ``out_dir`` (named in its ``STUDY_RECORD``), and the record; refuses
+    a file this study would write over (one of ``names``) that no study wrote, or a folder in the way of one."""
     record = out_dir / STUDY_RECORD
-    written = set(record.read_text().split()) if record.is_file() else set()
-    names = {path.name for path in out_dir.glob("value_*.png") if _is_value_figure(path.stem)}
-    names |= {name for name in STUDY_FILES if (out_dir / name).is_file()}
-    if foreign := sorted(names - written):
+    if in_the_way := [name for name in [STUDY_RECORD, *names] if (out_dir / name).is_dir()]:
         raise UserError(
-            f"out_dir {out_dir} holds {', '.join(foreign)}, which a study would replace but no study wrote there"
-            f" (it has no {STUDY_RECORD} naming them); choose another out_dir, or move them"
+            f"out_dir {out_dir} holds {', '.join(in_the_way)}, a folder where the study writes a file of that"
+            " name; choose another out_dir, or move it"
         )
-    return sorted(out_dir / name for name in names) + ([record] if record.is_file() else [])
-
-
-def record_study_files(out_dir: Path, values: list[float]) -> None:
-    """Name, before writing them, the files that this study writes in ``out_dir``: the next study replaces them."""
-    names = [*STUDY_FILES, *(f"{value_figure(value)}.png" for value in values)]
-    (out_dir / STUDY_RECORD).write_text("".join(f"{name}\n" for name in names))
+    written = {name for name in record.read_text().split() if _is_study_file_name(name)} if record.is_file() else set()
+    if foreign := [name for name in names if (out_dir / name).is_file() and name not in written]:
+        raise UserError(
+            f"out_dir {out_dir} holds {', '.join(foreign)}, which this study would write over, but no {STUDY_RECORD}"
+            " there names them as a study's (your own files, or a study of an earlier version of analyze.py);"
+            " choose another out_dir, or move them"
+        )
+    previous = sorted(out_dir / name for name in written if (out_dir / name).is_file())
+    return previous + ([record] if record.is_file() else [])
 
 
 def _is_value_figure(stem: str) -> bool:
@@ -634,7 +649,8 @@ def analyze(cfg: DictConfig) -> Path:
     settings = check_latent_config(cfg.latent, latent_dim, min(weight.shape))  # one SeFa direction per singular value
     noise = study_noise(cfg.latent, latent_dim)
     with writable_out_dir(choose_out_dir(cfg.out_dir, ckpt_file, run_dir)) as out_dir:
-        previous_study = previous_study_files(out_dir)  # the user's own files there refused before the work
+        names = study_file_names(settings["values"], loss_history(checkpoint) is not None)
+        previous_study = previous_study_files(out_dir, names)  # the user's own files there refused before the work
         study = measure(
             generator, noise, settings["dims"], settings["values"], settings["traversal"],
             cfg.latent.random_directions, settings["sefa_directions"], cfg.latent.seed,
@@ -642,7 +658,7 @@ def analyze(cfg: DictConfig) -> Path:
         if cfg.classes.enabled:
             add_classes(study, settings, class_data_root(cfg.classes.data_root, run_dir), cfg.classes.system_dir)
         replace_previous_study(out_dir, previous_study)
-        record_study_files(out_dir, settings["values"])
+        (out_dir / STUDY_RECORD).write_text("".join(f"{name}\n" for name in names))  # before the files it names
         figures = write_figures(study, settings, out_dir)
         models_text, has_loss_curve = write_run_artefacts(checkpoint, out_dir)
     study.metrics.update(

@@ -163,6 +163,11 @@ def require_folder_name(option: str, folder: Any) -> str:
     """``folder``, unless empty (an unset shell variable, which would write into the current folder) or ambiguous."""
     if not str(folder).strip():
         raise UserError(f"{option} is empty; give a folder, or leave {option} out for one named by the date and time")
+    if str(folder).startswith("~"):
+        raise UserError(
+            f"{option}={folder}: Hydra does not expand ~ (it would make a folder named ~ here); give the whole path,"
+            f" such as {os.path.expanduser(folder)}"
+        )
     if (system := os.path.realpath(folder)) != os.path.realpath(hydra_folder := os.path.abspath(folder)):
         raise UserError(  # Hydra would write its record into one and its log into the other
             f"{option}={folder}: a .. after a symbolic link names {system} to the system but {hydra_folder} to Hydra;"
@@ -177,13 +182,26 @@ def _is_ddp_child(hydra_config: DictConfig) -> bool:
     return os.environ.get("LOCAL_RANK", "0") != "0" and hydra_config.output_subdir is None
 
 
+@contextlib.contextmanager
+def checks_or_exit() -> Iterator[None]:
+    """Stop the program with one line when a check in a Hydra callback fails in any way: Hydra would only warn about
+    an exception and go on without the rest of the checks."""
+    with exit_on_user_error():
+        try:
+            yield
+        except UserError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a check that cannot be made is a refusal
+            raise UserError(f"cannot check the output folders: {first_line(error)}") from error
+
+
 class OutputDirCheck(HydraCallback):
     """Stops with one line, before Hydra writes anything, when the run or sweep folder cannot be written, already
     holds runs that a new one would write over, or a resume would be refused (so a refused resume leaves nothing in
     the run folder)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        with exit_on_user_error():
+        with checks_or_exit():
             check_checkpoint_options(config)
             run_dir = Path(require_folder_name("hydra.run.dir", config.hydra.run.dir))
             if config.resume:
@@ -201,7 +219,7 @@ class OutputDirCheck(HydraCallback):
                     _new_log_files.add(log_file)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        with exit_on_user_error():
+        with checks_or_exit():
             for override in OverridesParser.create().parse_overrides(config.hydra.overrides.task):
                 if override.key_or_group == "resume" and (override.is_sweep_override() or override.value()):
                     raise UserError(
@@ -255,18 +273,24 @@ def check_sweep_jobs(config: DictConfig, subdir: str) -> None:
     if config.hydra.sweeper._target_ != f"{BasicSweeper.__module__}.{BasicSweeper.__name__}":
         return  # another sweeper chooses its jobs as it goes
     params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
-    overrides = OverridesParser.create().parse_overrides(params + list(config.hydra.overrides.task))
+    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())  # for glob(...) sweeps
+    overrides = parser.parse_overrides(params + list(config.hydra.overrides.task))
     swept = {override.get_key_element() for override in overrides if override.is_sweep_override()}
     first_job: dict[str, str] = {}
     for num, job in enumerate(BasicSweeper.split_arguments(overrides, None)[0]):
-        name = " ".join(override for override in job if override.partition("=")[0] in swept)
+        name = " ".join(override for override in job if override.partition("=")[0] in swept) or f"#{num}"
         try:
             job_config = GlobalHydra.instance().config_loader().load_sweep_config(config, list(job))
             with open_dict(job_config):
                 job_config.hydra.job.id = job_config.hydra.job.num = num
             folder = os.path.normpath(str(job_config.hydra.sweep.subdir))
         except Exception as error:  # noqa: BLE001 - Hydra's composition errors: its message, as for one run
-            raise UserError(f"the sweep's job {name or num}: {error}") from None
+            raise UserError(f"the sweep's job {name}: {error}") from None
+        if os.path.isabs(folder) or folder.split(os.sep)[0] == "..":  # ${oc.env:...} gave ".." or "/..."
+            raise UserError(
+                f"hydra.sweep.subdir={subdir} puts the job '{name}' into {folder}, outside the sweep folder; each job"
+                " needs a folder of its own inside it, such as ${hydra.job.num} (the default)"
+            )
         if (other := first_job.setdefault(folder, name)) != name:
             raise UserError(
                 f"hydra.sweep.subdir={subdir} puts the jobs '{other}' and '{name}' into one folder, {folder}, where"

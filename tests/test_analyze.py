@@ -439,14 +439,23 @@ def test_study_of_another_checkpoint_gets_its_own_folder_and_leaves_other_files(
     assert (trained_run / "analysis_epoch_000" / ".write_test").read_text() == "mine"
 
 
-@pytest.mark.parametrize("name", ["report.md", "models.txt", "value_5.png"])
+@pytest.mark.parametrize("name", ["report.md", "models.txt", "loss_curve.png", "value_5.png"])
 def test_the_users_own_file_named_as_a_studys_is_refused_and_kept(name: str, trained_run: Path, tmp_path: Path) -> None:
     (tmp_path / name).write_text("mine")
-    message = f"out_dir {tmp_path} holds {name}, which a study would replace but no study wrote there"
+    (tmp_path / "value_7.png").write_text("mine")  # a name that this study (of value 5) does not write: no matter
+    message = f"out_dir {tmp_path} holds {name}, which this study would write over, but no .study_files there names"
     with pytest.raises(UserError, match=re.escape(message)):
         analyze(compose_analyze(f"ckpt={trained_run}", f"out_dir={tmp_path}", "latent.values=[5]"))
-    assert [path.name for path in tmp_path.iterdir()] == [name]
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([name, "value_7.png"])
     assert (tmp_path / name).read_text() == "mine"
+
+
+@pytest.mark.parametrize("name", [".study_files", "report.md"])
+def test_a_folder_where_a_study_writes_a_file_is_refused(name: str, trained_run: Path, tmp_path: Path) -> None:
+    (tmp_path / name).mkdir()
+    with pytest.raises(UserError, match=re.escape(f"out_dir {tmp_path} holds {name}, a folder where the study")):
+        analyze(compose_analyze(f"ckpt={trained_run}", f"out_dir={tmp_path}"))
+    assert [path.name for path in tmp_path.iterdir()] == [name]
 
 
 def test_a_new_study_replaces_the_previous_ones_files(

@@ -59,6 +59,7 @@ BAD_INPUTS = [
     ("no callbacks", ["~callbacks"], ["~callbacks: a run needs its callbacks settings; only ~logger can be left out"]),
     ("no paths", ["~paths"], ["~paths: a run needs its paths settings"]),
     ("no seed", ["~seed"], ["~seed: a run needs its seed settings"]),
+    ("run folder in ~", ["hydra.run.dir='~/run'"], ["hydra.run.dir=~/run: Hydra does not expand ~"]),
     ("no resume setting", ["~resume"], ["~resume: a run needs its resume settings"]),  # null: Hydra's "does not exist"
     ("no ckpt_path setting", ["~ckpt_path"], ["~ckpt_path: a run needs its ckpt_path settings"]),
     (
@@ -435,6 +436,24 @@ def test_a_sweep_whose_subdir_gives_two_jobs_one_folder_is_refused(places, tmp_p
         " one would write over the other; give each job its own, e.g. with ${hydra.job.num} (the default)"
     )
     assert not sweep_dir.exists()
+
+
+def test_a_sweep_whose_subdir_resolves_outside_its_folder_is_refused(places, tmp_path) -> None:
+    sweep_dir, data = tmp_path / "sweep", places["data"]  # data.root: an absolute path
+    result = run_sweep(places, sweep_dir, "hydra.sweep.subdir=${data.root}/${hydra.job.num}")
+    assert result.returncode == 1
+    assert f"puts the job 'seed=0' into {data}/0, outside the sweep folder" in result.stderr.splitlines()[-1]
+    assert not sweep_dir.exists() and not (data / "0").exists()
+
+
+def test_a_glob_sweep_is_checked_like_any_other(places, tmp_path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    (sweep_dir / "multirun.yaml").write_text("hydra: {}")  # an earlier sweep
+    result = run_sweep(places, sweep_dir, "loss=glob(*)")
+    assert result.returncode == 1
+    assert "already holds a sweep, whose runs this one would replace" in result.stderr.strip().splitlines()[-1]
+    assert sorted(path.name for path in sweep_dir.iterdir()) == ["multirun.yaml"]
 
 
 def test_a_sweep_with_a_job_hydra_cannot_compose_writes_nothing(places, tmp_path) -> None:
