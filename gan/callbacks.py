@@ -24,7 +24,7 @@ from torchvision.utils import make_grid, save_image
 
 from gan.classifier import load_classifier
 from gan.errors import DivergenceError, UserError, require_int
-from gan.metrics import QualityMeter, check_features, measures_after
+from gan.metrics import KID_SUBSET_SIZE, QualityMeter, check_features, measures_after, require_samples
 
 RUN_FOLDER_OVERRIDES = ("hydra.", "resume=", "ckpt_path=")  # what resume= replaces: the folder and the start
 METRICS_NOISE_SEED = 0  # every measurement of every run generates its images from the same noise
@@ -103,8 +103,8 @@ class ImageQuality(Callback):
         is_count = isinstance(num_samples, int) and not isinstance(num_samples, bool)
         if not (is_count and 2 <= num_samples <= MAX_METRIC_SAMPLES):
             raise UserError(  # the least is checked against the test split at the start: 1,000 with the real one
-                f"metrics.num_samples must be an integer from KID's subset size (1000) to {MAX_METRIC_SAMPLES},"
-                f" got {num_samples!r}"
+                f"metrics.num_samples must be an integer from KID's subset size ({KID_SUBSET_SIZE}) to"
+                f" {MAX_METRIC_SAMPLES}, got {num_samples!r}"
             )
         self.num_samples = num_samples
         self.features = features
@@ -123,7 +123,12 @@ class ImageQuality(Callback):
         if trainer.is_global_zero:
             trainer.strategy.barrier()
         self.meter = QualityMeter(datamodule.test_set.images, classifier, self.features, device=pl_module.device)
-        self.meter.check_num_samples(self.num_samples, most=MAX_METRIC_SAMPLES)  # now, not after a measured epoch
+        self.check_num_samples(len(datamodule.test_set))  # now, not after a measured epoch
+
+    def check_num_samples(self, num_real: int) -> None:
+        """Refuse ``num_samples`` below KID's subset size with ``num_real`` real (test) images, or above the most."""
+        subset_size = min(KID_SUBSET_SIZE, num_real)
+        require_samples(self.num_samples, subset_size, "metrics.num_samples", most=MAX_METRIC_SAMPLES)
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         epoch = trainer.current_epoch + 1

@@ -12,6 +12,7 @@ from gan.classifier import CLASS_NAMES, FashionClassifier
 from gan.errors import UserError, first_line
 
 FEATURES = ("classifier", "inception")  # the feature network of FID and KID
+KID_SUBSET_SIZE = 1000  # images per KID subset; with fewer real images, all of them
 
 
 def inception_input(images: torch.Tensor) -> torch.Tensor:
@@ -54,6 +55,14 @@ def check_features(features: str) -> None:
         raise UserError(f"metrics.features must be one of {', '.join(FEATURES)}, got {features!r}")
 
 
+def require_samples(num_samples: int, subset_size: int, option: str, most: int | None = None) -> None:
+    """Refuse fewer samples than KID's ``subset_size`` (or more than ``most``), with one line naming ``option``."""
+    if num_samples < subset_size or most is not None and num_samples > most:
+        least = f"KID's subset size ({subset_size})"
+        allowed = f"at least {least}" if most is None else f"an integer from {least} to {most}"
+        raise UserError(f"{option} must be {allowed}, got {num_samples}")
+
+
 def measures_after(epoch: int, every_n_epochs: int, last: bool) -> bool:
     """Whether the metrics run after ``epoch`` (from 1): every ``every_n_epochs``-th and the ``last``; 0: never."""
     return bool(every_n_epochs) and (epoch % every_n_epochs == 0 or last)
@@ -81,7 +90,7 @@ class QualityMeter(nn.Module):
         real_images: torch.Tensor,
         classifier: FashionClassifier,
         features: str = "classifier",
-        kid_subset_size: int = 1000,
+        kid_subset_size: int = KID_SUBSET_SIZE,
         batch_size: int = 250,  # images per pass (ImageQuality generates as many): fastest on a 2-core CPU
         device: str | torch.device = "cpu",
     ) -> None:
@@ -117,10 +126,7 @@ class QualityMeter(nn.Module):
 
     def check_num_samples(self, num_samples: int, option: str = "metrics.num_samples", most: int | None = None) -> None:
         """Refuse fewer samples than KID's subset size (or more than ``most``), with one line naming ``option``."""
-        if num_samples < self.kid_subset_size or most is not None and num_samples > most:
-            least = f"KID's subset size ({self.kid_subset_size})"
-            allowed = f"at least {least}" if most is None else f"an integer from {least} to {most}"
-            raise UserError(f"{option} must be {allowed}, got {num_samples}")
+        require_samples(num_samples, self.kid_subset_size, option, most)
 
     @torch.no_grad()
     def measure(self, fake_images: torch.Tensor) -> Quality:

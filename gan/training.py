@@ -30,7 +30,7 @@ from pytorch_lightning.loggers import Logger, TensorBoardLogger
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 from torch.utils.tensorboard import SummaryWriter
 
-from gan.callbacks import DivergenceCheck, LogConfig
+from gan.callbacks import DivergenceCheck, ImageQuality, LogConfig
 from gan.checkpoint import model_name, read_checkpoint, whole_epochs
 from gan.errors import (
     MAX_SEED,
@@ -519,6 +519,9 @@ def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[Lightn
         for name, callback in cfg.callbacks.items()
         if callback is not None
     ] + list(extra_callbacks)
+    for callback in callbacks:
+        if isinstance(callback, ImageQuality) and callback.every_n_epochs:  # before the Trainer prints its setup
+            callback.check_num_samples(len(datamodule.test_set))
     if not any(isinstance(callback, DivergenceCheck) for callback in callbacks):  # callbacks.loss_curve=null
         callbacks.insert(0, DivergenceCheck())  # first: an epoch's end checks the losses before the weights are used
     logger = False  # ~logger: no TensorBoard

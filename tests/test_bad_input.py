@@ -294,7 +294,10 @@ def test_a_folder_with_dotdot_after_a_symbolic_link_is_refused(folder: str, plac
     assert sorted(path.name for path in tmp_path.rglob("*")) == ["deep", "elsewhere", "link"]  # nothing made
 
 
-@pytest.mark.parametrize("bad_data", ["data.root={truncated_data}", "data.root={tmp}/empty", "data.batch_size=1000"])
+@pytest.mark.parametrize(
+    "bad_data",
+    ["data.root={truncated_data}", "data.root={tmp}/empty", "data.batch_size=1000", "metrics.num_samples=20"],
+)
 def test_bad_data_is_refused_before_lightning_prints_its_setup(bad_data: str, places, tmp_path) -> None:
     result = run_script(*args_without_run_dir(places), f"hydra.run.dir={tmp_path}/run", bad_data.format(**places))
     assert result.returncode == 1
