@@ -4,6 +4,7 @@ import contextlib
 import fcntl
 import inspect
 import logging
+import math
 import os
 import shutil
 import signal
@@ -503,6 +504,17 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", r"Metric `Kernel Inception Distance` will save all extracted features")
 
 
+def check_fraction_of_batches(cfg: DictConfig, num_batches: int) -> None:
+    """Refuse a ``trainer.limit_train_batches`` fraction that leaves no batch of the epoch's ``num_batches`` (one
+    process; Lightning would say so after printing the model's summary)."""
+    limit = cfg.trainer.get("limit_train_batches")
+    if isinstance(limit, float) and int(limit * num_batches) < 1 and "ddp" not in str(cfg.trainer.get("strategy")):
+        raise UserError(
+            f"trainer.limit_train_batches={limit} gives no batch: that fraction of an epoch's {num_batches} batches is"
+            f" under one; give at least {math.ceil(1e4 / num_batches) / 1e4:g}, or a whole number of batches"
+        )
+
+
 def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[LightningDataModule, GAN, Trainer]:
     """The data module, model and trainer (with its callbacks and logger) that ``cfg`` describes."""
     check_config(cfg)
@@ -513,6 +525,7 @@ def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[Lightn
     datamodule = _instantiate("data", cfg.data, LightningDataModule)
     datamodule.prepare_data()  # missing or corrupt data, or too large a batch, refused before Lightning says a word
     datamodule.setup("fit")
+    check_fraction_of_batches(cfg, len(datamodule.train_set) // datamodule.batch_size)
     model = _instantiate("model", cfg.model, GAN)
     callbacks = [  # callbacks.NAME=null leaves one out
         _instantiate(f"callbacks.{name}", callback, Callback)

@@ -296,7 +296,13 @@ def test_a_folder_with_dotdot_after_a_symbolic_link_is_refused(folder: str, plac
 
 @pytest.mark.parametrize(
     "bad_data",
-    ["data.root={truncated_data}", "data.root={tmp}/empty", "data.batch_size=1000", "metrics.num_samples=20"],
+    [
+        "data.root={truncated_data}",
+        "data.root={tmp}/empty",
+        "data.batch_size=1000",
+        "metrics.num_samples=20",
+        "+trainer.limit_train_batches=0.1",
+    ],
 )
 def test_bad_data_is_refused_before_lightning_prints_its_setup(bad_data: str, places, tmp_path) -> None:
     result = run_script(*args_without_run_dir(places), f"hydra.run.dir={tmp_path}/run", bad_data.format(**places))
