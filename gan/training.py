@@ -406,6 +406,12 @@ def _check_settings(cfg: DictConfig) -> None:
     require_int("trainer.max_epochs", cfg.trainer.max_epochs, least=1)
     require_int("trainer.log_every_n_steps", cfg.trainer.log_every_n_steps, least=0)  # 0: no step logging
     require_int("seed", cfg.seed, least=0, most=MAX_SEED)
+    for name, off in (("gradient_clip_val", (None, 0)), ("accumulate_grad_batches", (1,))):
+        if (value := cfg.trainer.get(name, off[0])) not in off:  # before the Trainer prints its setup
+            raise UserError(
+                f"trainer.{name}={value}: Lightning does this only with automatic optimisation, and a GAN's two"
+                f" networks are optimised by hand; leave trainer.{name} out"
+            )
     if not (isinstance(deterministic := cfg.trainer.get("deterministic"), bool) or deterministic == "warn"):
         raise UserError(f"trainer.deterministic must be true, false or warn, got {deterministic!r}")
     if cfg.trainer.precision not in PRECISIONS:

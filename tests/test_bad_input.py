@@ -143,7 +143,7 @@ BAD_INPUTS = [
     (
         "resume with clipping",
         ["resume={mlp_run}", "trainer.max_epochs=2", "+trainer.gradient_clip_val=1.0"],
-        ["gradient clipping is not supported"],
+        ["trainer.gradient_clip_val=1.0: Lightning does this only with automatic optimisation"],
     ),
     ("resume with another seed", ["resume={mlp_run}", "seed=5"], ["model.noise_seed=0 (this run 5, set by seed)"]),
     (
@@ -190,7 +190,8 @@ BAD_INPUTS = [
         ["trainer.devices=2"],
         ["trainer.devices=2 runs one process per device", "hardware=ddp"],
     ),
-    ("clipping with manual optimisation", ["+trainer.gradient_clip_val=1.0"], ["gradient clipping is not supported"]),
+    ("clipping with manual optimisation", ["+trainer.gradient_clip_val=1.0"], ["leave trainer.gradient_clip_val out"]),
+    ("accumulation", ["+trainer.accumulate_grad_batches=2"], ["leave trainer.accumulate_grad_batches out"]),
     (
         "text checkpoint count",
         ["callbacks.checkpoint.save_top_k=abc"],
@@ -302,6 +303,7 @@ def test_a_folder_with_dotdot_after_a_symbolic_link_is_refused(folder: str, plac
         "data.batch_size=1000",
         "metrics.num_samples=20",
         "+trainer.limit_train_batches=0.1",
+        "+trainer.gradient_clip_val=1",
     ],
 )
 def test_bad_data_is_refused_before_lightning_prints_its_setup(bad_data: str, places, tmp_path) -> None:
