@@ -601,12 +601,14 @@ def _is_study_file_name(name: str) -> bool:
 
 def previous_study_files(out_dir: Path, names: list[str]) -> list[Path]:
     """The files that the previous study wrote in ``out_dir`` (named in its ``STUDY_RECORD``), and the record; refuses
-    a file this study would write over (one of ``names``) that no study wrote, or a folder in the way of one."""
+    a file this study would write over (one of ``names``) that no study wrote, or a folder or link in the way of one."""
     record = out_dir / STUDY_RECORD
-    if in_the_way := [name for name in [STUDY_RECORD, *names] if (out_dir / name).is_dir()]:
+    if in_the_way := [
+        name for name in [STUDY_RECORD, *names] if (out_dir / name).is_dir() or (out_dir / name).is_symlink()
+    ]:  # a study writes plain files: it would write through a link, to a file elsewhere
         raise UserError(
-            f"out_dir {out_dir} holds {', '.join(in_the_way)}, a folder where the study writes a file of that"
-            " name; choose another out_dir, or move it"
+            f"out_dir {out_dir} holds {', '.join(in_the_way)}, a folder or symbolic link where the study writes a"
+            " file of that name; choose another out_dir, or move it"
         )
     written = {name for name in record.read_text().split() if _is_study_file_name(name)} if record.is_file() else set()
     if foreign := [name for name in names if (out_dir / name).is_file() and name not in written]:

@@ -277,22 +277,27 @@ def check_sweep_jobs(config: DictConfig, subdir: str) -> None:
     parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())  # for glob(...) sweeps
     overrides = parser.parse_overrides(params + list(config.hydra.overrides.task))
     swept = {override.get_key_element() for override in overrides if override.is_sweep_override()}
-    first_job: dict[str, str] = {}
+    first_job_in: dict[str, tuple[int, str]] = {}  # folder: the number and name of the first job there
+    sweep_config = HydraConfig.instance().cfg
     for num, job in enumerate(BasicSweeper.split_arguments(overrides, None)[0]):
         name = " ".join(override for override in job if override.partition("=")[0] in swept) or f"#{num}"
         try:
             job_config = GlobalHydra.instance().config_loader().load_sweep_config(config, list(job))
             with open_dict(job_config):
                 job_config.hydra.job.id = job_config.hydra.job.num = num
+            HydraConfig.instance().set_config(job_config)  # as Hydra's run_job does, for ${hydra:...} in the subdir
             folder = os.path.normpath(str(job_config.hydra.sweep.subdir))
         except Exception as error:  # noqa: BLE001 - Hydra's composition errors: its message, as for one run
             raise UserError(f"the sweep's job {name}: {error}") from None
+        finally:
+            HydraConfig.instance().cfg = sweep_config
         if os.path.isabs(folder) or folder.split(os.sep)[0] == "..":  # ${oc.env:...} gave ".." or "/..."
             raise UserError(
                 f"hydra.sweep.subdir={subdir} puts the job '{name}' into {folder}, outside the sweep folder; each job"
                 " needs a folder of its own inside it, such as ${hydra.job.num} (the default)"
             )
-        if (other := first_job.setdefault(folder, name)) != name:
+        if (first := first_job_in.setdefault(folder, (num, name)))[0] != num:  # also two alike jobs (seed=1,1)
+            other = first[1]
             raise UserError(
                 f"hydra.sweep.subdir={subdir} puts the jobs '{other}' and '{name}' into one folder, {folder}, where"
                 " one would write over the other; give each job its own, e.g. with ${hydra.job.num} (the default)"

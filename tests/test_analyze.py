@@ -450,12 +450,21 @@ def test_the_users_own_file_named_as_a_studys_is_refused_and_kept(name: str, tra
     assert (tmp_path / name).read_text() == "mine"
 
 
+@pytest.mark.parametrize("kind", ["folder", "dangling link"])
 @pytest.mark.parametrize("name", [".study_files", "report.md"])
-def test_a_folder_where_a_study_writes_a_file_is_refused(name: str, trained_run: Path, tmp_path: Path) -> None:
-    (tmp_path / name).mkdir()
-    with pytest.raises(UserError, match=re.escape(f"out_dir {tmp_path} holds {name}, a folder where the study")):
-        analyze(compose_analyze(f"ckpt={trained_run}", f"out_dir={tmp_path}"))
-    assert [path.name for path in tmp_path.iterdir()] == [name]
+def test_a_folder_or_link_where_a_study_writes_a_file_is_refused(
+    name: str, kind: str, trained_run: Path, tmp_path: Path
+) -> None:
+    out_dir, elsewhere = tmp_path / "out", tmp_path / "elsewhere.txt"
+    out_dir.mkdir()
+    if kind == "folder":
+        (out_dir / name).mkdir()
+    else:
+        (out_dir / name).symlink_to(elsewhere)  # the study would have written through it, to elsewhere.txt
+    message = f"out_dir {out_dir} holds {name}, a folder or symbolic link where the study writes a file"
+    with pytest.raises(UserError, match=re.escape(message)):
+        analyze(compose_analyze(f"ckpt={trained_run}", f"out_dir={out_dir}"))
+    assert [path.name for path in out_dir.iterdir()] == [name] and not elsewhere.exists()
 
 
 def test_a_new_study_replaces_the_previous_ones_files(

@@ -449,6 +449,24 @@ def test_a_sweep_whose_subdir_gives_two_jobs_one_folder_is_refused(places, tmp_p
     assert not sweep_dir.exists()
 
 
+def test_a_sweep_of_two_alike_jobs_in_one_folder_is_refused(places, tmp_path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    script, *arguments = args_without_run_dir(places)
+    result = run_script(
+        script, "-m", *arguments, "seed=1,1", f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=s${seed}"
+    )
+    assert result.returncode == 1
+    assert "puts the jobs 'seed=1' and 'seed=1' into one folder, s1," in result.stderr.splitlines()[-1]
+    assert not sweep_dir.exists()
+
+
+def test_a_sweep_subdir_may_use_hydras_resolver(places, tmp_path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    result = run_sweep(places, sweep_dir, "hydra.sweep.subdir=job${hydra:job.num}")  # HydraConfig: the job's
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(path.parent.parent.name for path in sweep_dir.glob("*/checkpoints/last.ckpt")) == ["job0", "job1"]
+
+
 def test_a_sweep_whose_subdir_resolves_outside_its_folder_is_refused(places, tmp_path) -> None:
     sweep_dir, data = tmp_path / "sweep", places["data"]  # data.root: an absolute path
     result = run_sweep(places, sweep_dir, "hydra.sweep.subdir=${data.root}/${hydra.job.num}")
