@@ -414,7 +414,7 @@ def class_data_root(data_root: str | None, run_dir: Path) -> str:
     (``data``); says which when it is not the one given."""
     if data_root is not None:
         return data_root
-    default = OmegaConf.load(CONF_DIR / "data" / "fashion_mnist.yaml").root
+    default = declared_settings(CONF_DIR / "data" / "fashion_mnist.yaml").root
     recorded, found = run_data_root(run_dir)
     if found is not None:
         print(f"class column: the data and classifier in {found}, the run's data.root (classes.data_root=PATH: others)")

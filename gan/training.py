@@ -274,15 +274,17 @@ def check_sweep_jobs(config: DictConfig, subdir: str) -> None:
     if config.hydra.sweeper._target_ != f"{BasicSweeper.__module__}.{BasicSweeper.__name__}":
         return  # another sweeper chooses its jobs as it goes
     params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
-    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())  # for glob(...) sweeps
-    overrides = parser.parse_overrides(params + list(config.hydra.overrides.task))
+    loader = GlobalHydra.instance().config_loader()
+    overrides = OverridesParser.create(config_loader=loader).parse_overrides(  # the loader: for glob(...) sweeps
+        params + list(config.hydra.overrides.task)
+    )
     swept = {override.get_key_element() for override in overrides if override.is_sweep_override()}
     first_job_in: dict[str, tuple[int, str]] = {}  # folder: the number and name of the first job there
     sweep_config = HydraConfig.instance().cfg
     for num, job in enumerate(BasicSweeper.split_arguments(overrides, None)[0]):
         name = " ".join(override for override in job if override.partition("=")[0] in swept) or f"#{num}"
         try:
-            job_config = GlobalHydra.instance().config_loader().load_sweep_config(config, list(job))
+            job_config = loader.load_sweep_config(config, list(job))
             with open_dict(job_config):
                 job_config.hydra.job.id = job_config.hydra.job.num = num
             HydraConfig.instance().set_config(job_config)  # as Hydra's run_job does, for ${hydra:...} in the subdir
