@@ -16,7 +16,7 @@ from torch.optim.swa_utils import AveragedModel
 import gan
 from gan.checkpoint import AtomicCheckpointIO
 from gan.data import FashionMNISTDataModule
-from gan.errors import UserError
+from gan.errors import UserError, first_line
 from gan.module import GAN, discriminator_loss, ema_with_warmup, generator_loss, r1_penalty, update_average
 from gan.nets import conv
 
@@ -163,6 +163,25 @@ def test_a_checkpoint_without_generator_weights_gets_the_whole_reason(tmp_path: 
         "checkpoint holds no generator this code can rebuild: Error(s) in loading state_dict for Generator: Missing"
     )
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("message", "line"),
+    [
+        (  # Hydra's blocklist message, wrapped mid-sentence
+            "Target 'os.system' is blocklisted because it allows\nconfig data to control\nHYDRA_OVERRIDE.",
+            "Target 'os.system' is blocklisted because it allows config data to control HYDRA_OVERRIDE.",
+        ),
+        (
+            "Error(s) in loading state_dict for G:\n\tMissing key(s)",
+            "Error(s) in loading state_dict for G: Missing key(s)",
+        ),
+        ("Interpolation key 'b' not found\n    full_key: a\n    object_type=dict", "Interpolation key 'b' not found"),
+        ("Weights only load failed.\nPlease file an issue", "Weights only load failed."),
+    ],
+)
+def test_first_line_joins_a_wrapped_sentence_but_not_the_lines_after_it(message: str, line: str) -> None:
+    assert first_line(RuntimeError(message)) == line
 
 
 def test_load_generator_of_a_folder_or_another_projects_checkpoint_is_one_clear_line(
