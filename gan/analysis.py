@@ -27,6 +27,7 @@ from gan.errors import (
     declared_settings,
     outermost_missing,
     refuse_null_removals,
+    refuse_sweeper_params,
     remove_made_folders,
     require_bool,
     require_declared,
@@ -507,8 +508,10 @@ def write_run_artefacts(checkpoint: dict[str, Any], out_dir: Path) -> tuple[str,
 
 
 def check_command_line(arguments: list[str]) -> None:
-    """Refuse ``~ckpt`` and the other settings whose default is null in one line (Hydra's answer: they do not exist)."""
+    """Refuse ``~ckpt`` and the other settings whose default is null in one line (Hydra's answer: they do not exist),
+    and ``hydra.sweeper.params`` (Hydra's: a traceback)."""
     refuse_null_removals(arguments, CONF_DIR / "analyze.yaml", MISSING_SETTING.format)
+    refuse_sweeper_params(arguments, "analyze.py makes one study per call")
 
 
 def check_sections(cfg: DictConfig) -> None:

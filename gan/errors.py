@@ -150,6 +150,13 @@ def refuse_null_removals(arguments: Iterable[str], config_file: Path, message: C
             raise UserError(message(key))
 
 
+def refuse_sweeper_params(arguments: Iterable[str], advice: str) -> None:
+    """Refuse ``hydra.sweeper.params`` on the command line, with ``advice``: Hydra fails on it with a traceback."""
+    for argument in arguments:
+        if argument.lstrip("+~").startswith("hydra.sweeper.params"):
+            raise UserError(f"{argument}: Hydra cannot take hydra.sweeper.params on the command line; {advice}")
+
+
 def require_declared(
     config: DictConfig,
     config_file: Path,

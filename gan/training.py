@@ -41,6 +41,7 @@ from gan.errors import (
     first_line,
     outermost_missing,
     refuse_null_removals,
+    refuse_sweeper_params,
     remove_made_folders,
     require_declared,
     require_int,
@@ -89,8 +90,10 @@ def group_nodes() -> frozenset[str]:
 
 def check_command_line(arguments: list[str]) -> None:
     """Refuse ``GROUP=null`` (or null in a sweep's list) in one line, naming the choices (Hydra answers it with a
-    traceback), and ``~resume`` or ``~ckpt_path`` (Hydra's answer: they do not exist)."""
+    traceback), ``~resume`` or ``~ckpt_path`` (Hydra's answer: they do not exist), and ``hydra.sweeper.params``
+    (Hydra fails on it with a traceback)."""
     refuse_null_removals(arguments, CONF_DIR / "train.yaml", REMOVAL_REFUSAL.format)
+    refuse_sweeper_params(arguments, "give each swept setting as KEY=A,B (python train.py -m model=mlp,conv seed=0,1)")
     groups = config_groups()
     for argument in arguments:
         key, _, value = argument.partition("=")

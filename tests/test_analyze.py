@@ -24,6 +24,7 @@ from gan.analysis import (
     Study,
     add_classes,
     analyze,
+    check_command_line,
     check_latent_config,
     class_data_root,
     measure,
@@ -628,6 +629,11 @@ def test_a_sweep_is_refused_before_anything_is_written(trained_run: Path, tmp_pa
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: analyze.py makes one study per call")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sweeper_params_are_refused_in_one_line() -> None:
+    with pytest.raises(UserError, match=r"^hydra.sweeper.params=\{a:1\}: Hydra cannot take hydra.sweeper.params on"):
+        check_command_line(["ckpt=x", "hydra.sweeper.params={a:1}"])
 
 
 def test_a_hydra_run_dir_is_refused_before_hydra_makes_it(tmp_path: Path) -> None:

@@ -317,11 +317,12 @@ SWEEP_REFUSALS = [
     ("resume={mlp_run},{mlp_run}", "resume continues one run in its own folder, not in a sweep (-m)"),
     ("resume=", "resume is empty; give a run folder, or leave resume out to start a new run"),
     ("ckpt_path=", "ckpt_path is empty; give a .ckpt file, or leave ckpt_path out to start a new run"),
+    ("hydra.sweeper.params={{seed:'0,1'}}", "Hydra cannot take hydra.sweeper.params on the command line; give each"),
 ]
 
 
 @pytest.mark.parametrize(("override", "message"), SWEEP_REFUSALS)
-def test_a_sweep_refuses_resume_before_anything_is_written(override: str, message: str, places, tmp_path) -> None:
+def test_a_sweep_refuses_bad_settings_before_anything_is_written(override: str, message: str, places, tmp_path) -> None:
     sweep_dir = tmp_path / "sweep"
     result = run_sweep(places, sweep_dir, override.format(**places))
     assert result.returncode == 1
