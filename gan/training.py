@@ -232,7 +232,8 @@ class OutputDirCheck(HydraCallback):
                     )
             check_checkpoint_options(config)  # an empty value, given once for every job
             subdir = str(OmegaConf.to_container(config.hydra.sweep, resolve=False)["subdir"])
-            if "${" not in subdir or Path(subdir).is_absolute() or ".." in Path(subdir).parts:
+            literal = "${" not in subdir and not is_basic_sweeper(config)  # the basic sweeper's jobs are known here
+            if literal or Path(subdir).is_absolute() or ".." in Path(subdir).parts:
                 raise UserError(
                     f"hydra.sweep.subdir={subdir}: each job needs a folder of its own inside the sweep folder; give a"
                     " name made from the job, such as ${hydra.job.num} (the default)"
@@ -270,11 +271,16 @@ class OutputDirCheck(HydraCallback):
         resume_checkpoint(config)
 
 
+def is_basic_sweeper(config: DictConfig) -> bool:
+    """Whether the sweep runs Hydra's basic sweeper, whose jobs are all known before it starts."""
+    return config.hydra.sweeper._target_ == f"{BasicSweeper.__module__}.{BasicSweeper.__name__}"
+
+
 def check_sweep_jobs(config: DictConfig, subdir: str) -> None:
     """Compose each job of Hydra's basic sweep as its launcher will, before anything is written: refuse a job that
     cannot be composed (Hydra would leave a sweep folder that refuses the next sweep) or a ``hydra.sweep.subdir``
     that gives two jobs one folder (one would write over the other)."""
-    if config.hydra.sweeper._target_ != f"{BasicSweeper.__module__}.{BasicSweeper.__name__}":
+    if not is_basic_sweeper(config):
         return  # another sweeper chooses its jobs as it goes
     params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
     loader = GlobalHydra.instance().config_loader()
@@ -296,10 +302,11 @@ def check_sweep_jobs(config: DictConfig, subdir: str) -> None:
             raise UserError(f"the sweep's job {name}: {error}") from None
         finally:
             HydraConfig.instance().cfg = sweep_config
-        if os.path.isabs(folder) or folder.split(os.sep)[0] == "..":  # ${oc.env:...} gave ".." or "/..."
+        if folder == "." or os.path.isabs(folder) or folder.split(os.sep)[0] == "..":  # ${oc.env:...}: "", "/..."
+            where = "the sweep folder itself" if folder == "." else f"{folder}, outside the sweep folder"
             raise UserError(
-                f"hydra.sweep.subdir={subdir} puts the job '{name}' into {folder}, outside the sweep folder; each job"
-                " needs a folder of its own inside it, such as ${hydra.job.num} (the default)"
+                f"hydra.sweep.subdir={subdir} puts the job '{name}' into {where}; each job needs a folder of its own"
+                " inside it, such as ${hydra.job.num} (the default)"
             )
         if (first := first_job_in.setdefault(folder, (num, name)))[0] != num:  # also two alike jobs (seed=1,1)
             other = first[1]

@@ -427,7 +427,7 @@ def test_a_refused_run_removes_only_the_folders_it_made(places, tmp_path) -> Non
     assert result.returncode == 1 and (tmp_path / "cwd").is_dir()  # never the current folder
 
 
-@pytest.mark.parametrize("subdir", ["same", "../other", "/tmp/other/${hydra.job.num}"])
+@pytest.mark.parametrize("subdir", ["../other", "/tmp/other/${hydra.job.num}"])
 def test_a_sweep_whose_jobs_would_share_or_leave_its_folder_is_refused(subdir: str, places, tmp_path) -> None:
     sweep_dir = tmp_path / "sweep"
     result = run_sweep(places, sweep_dir, f"hydra.sweep.subdir={subdir}")
@@ -448,6 +448,37 @@ def test_a_sweep_whose_subdir_gives_two_jobs_one_folder_is_refused(places, tmp_p
         " one would write over the other; give each job its own, e.g. with ${hydra.job.num} (the default)"
     )
     assert not sweep_dir.exists()
+
+
+@pytest.mark.parametrize(
+    ("subdir", "refusal"),
+    [
+        (
+            "same",
+            "puts the jobs 'seed=0' and 'seed=1' into one folder, same, where one would write over the other; give each"
+            " job its own, e.g. with ${hydra.job.num} (the default)",
+        ),
+        (
+            ".",
+            "puts the job 'seed=0' into the sweep folder itself; each job needs a folder of its own inside it, such as"
+            " ${hydra.job.num} (the default)",
+        ),
+    ],
+)
+def test_a_sweep_of_a_fixed_subdir_is_refused_for_two_jobs(subdir: str, refusal: str, places, tmp_path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    result = run_sweep(places, sweep_dir, f"hydra.sweep.subdir={subdir}")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"error: hydra.sweep.subdir={subdir} {refusal}"
+    assert not sweep_dir.exists()
+
+
+def test_a_one_job_sweep_may_name_its_folder(places, tmp_path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    script, *arguments = args_without_run_dir(places)
+    result = run_script(script, "-m", *arguments, "seed=1", f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=only")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (sweep_dir / "only" / "checkpoints" / "last.ckpt").is_file()
 
 
 def test_a_sweep_of_two_alike_jobs_in_one_folder_is_refused(places, tmp_path) -> None:
