@@ -439,13 +439,13 @@ def _check_settings(cfg: DictConfig) -> None:
             f"trainer.max_steps must be -1 (no limit) or a positive integer (optimiser steps, two a batch),"
             f" got {max_steps!r}"
         )
-    devices, strategy = cfg.trainer.devices, str(cfg.trainer.get("strategy", "auto"))
+    devices = cfg.trainer.devices
     if not _is_devices(devices):
         raise UserError(
             f"trainer.devices must be a positive number of devices, -1 (all), auto or a list of device indices,"
             f" got {devices!r}"
         )
-    if devices not in (1, "1", [0], "auto") and "ddp" not in strategy:
+    if devices not in (1, "1", [0], "auto") and not runs_ddp(cfg):
         raise UserError(
             f"trainer.devices={devices} runs one process per device, which needs hardware=ddp (DDP that allows each"
             " step's unused network); for CPU processes add trainer.accelerator=cpu trainer.precision=32-true"
@@ -459,6 +459,11 @@ def _check_settings(cfg: DictConfig) -> None:
             f"trainer.limit_train_batches must be a positive whole number of batches or a fraction of the epoch in"
             f" (0, 1], got {limit!r}"
         )
+
+
+def runs_ddp(cfg: DictConfig) -> bool:
+    """Whether ``trainer.strategy`` is one of Lightning's DDP strategies (hardware=ddp)."""
+    return "ddp" in str(cfg.trainer.get("strategy", "auto"))
 
 
 def _is_devices(devices: Any) -> bool:
@@ -531,7 +536,7 @@ def check_fraction_of_batches(cfg: DictConfig, num_batches: int) -> None:
     """Refuse a ``trainer.limit_train_batches`` fraction that leaves no batch of the epoch's ``num_batches`` (one
     process; Lightning would say so after printing the model's summary)."""
     limit = cfg.trainer.get("limit_train_batches")
-    if isinstance(limit, float) and int(limit * num_batches) < 1 and "ddp" not in str(cfg.trainer.get("strategy")):
+    if isinstance(limit, float) and int(limit * num_batches) < 1 and not runs_ddp(cfg):
         raise UserError(
             f"trainer.limit_train_batches={limit} gives no batch: that fraction of an epoch's {num_batches} batches is"
             f" under one; give at least {math.ceil(1e4 / num_batches) / 1e4:g}, or a whole number of batches"
