@@ -19,7 +19,7 @@ def main(cfg: DictConfig) -> None:
         with exit_on_user_error():
             out_dir = analyze(cfg)
     except KeyboardInterrupt:
-        print("\ninterrupted: out_dir keeps the previous study, or what this one wrote so far", file=sys.stderr)
+        print("\ninterrupted: out_dir keeps the previous study", file=sys.stderr)
         sys.exit(128 + signal.SIGINT)
     print(f"wrote the study to {out_dir} (report.md, report.html, metrics.json, figures)")
 

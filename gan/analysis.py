@@ -2,7 +2,9 @@
 
 import json
 import math
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +39,7 @@ from gan.errors import (
 )
 from gan.figures import image_grid
 from gan.latent import (
+    MAX_LATENT_VALUE,
     MIN_CORRELATED,
     custom_noise,
     diversity,
@@ -54,7 +57,6 @@ from gan.latent import (
 from gan.report import write_report
 from gan.training import CONF_DIR, is_training_run
 
-MAX_LATENT_VALUE = 1e6  # far beyond the lab's 100; much larger values overflow the networks' float32
 MISSING_SETTING = "{0} is missing: a study needs this setting; leave out ~{0}"
 SECTIONS = ("latent", "report", "classes")  # the sections of settings in conf/analyze.yaml
 STUDY_RECORD = ".study_files"  # in out_dir: the files the study there wrote, which the next study replaces
@@ -159,7 +161,8 @@ def _refuse_repeats(name: str, numbers: list) -> None:
     shown = [f"{number + 0:g}" for number in numbers]  # -0.0 and 0 are the same value
     for index, text in enumerate(shown):
         if text in shown[:index]:
-            raise UserError(f"{name} lists {text} twice (to 6 significant digits): {numbers}")
+            alike = "" if numbers[shown.index(text)] == numbers[index] else " (to 6 significant digits)"
+            raise UserError(f"{name} lists {text} twice{alike}: {numbers}")
 
 
 def check_latent_config(latent: DictConfig, latent_dim: int, num_sefa: int) -> dict[str, Any]:
@@ -212,13 +215,17 @@ def measure(
     num_random: int,
     num_sefa: int,
     seed: int,
+    noise_source: str = "the custom noise",
 ) -> Study:
-    """Run the whole study on ``generator`` (in eval mode) for the custom ``noise``."""
+    """Run the whole study on ``generator`` (in eval mode) for the custom ``noise`` (from ``noise_source``)."""
     study = Study()
     base_images = generate(generator, noise)
     base_diversity = diversity(base_images)
     if base_diversity == 0:
-        raise UserError("the noise vectors all give the same image: the study needs different vectors to compare")
+        raise UserError(
+            f"the {len(noise)} noise vectors ({noise_source}) all give the same image: the study needs different"
+            " images to compare"
+        )
     weight = first_layer_weight(generator)
     weight_norms = weight.norm(dim=0)
     typical_wz = float((noise @ weight.T).norm(dim=1).mean())
@@ -653,34 +660,41 @@ def analyze(cfg: DictConfig) -> Path:
     latent_dim = weight.shape[1]
     settings = check_latent_config(cfg.latent, latent_dim, min(weight.shape))  # one SeFa direction per singular value
     noise = study_noise(cfg.latent, latent_dim)
+    noise_file, seed = cfg.latent.noise_file, cfg.latent.seed
+    noise_source = f"latent.noise_file {noise_file}" if noise_file else f"latent.seed={seed}"
     with writable_out_dir(choose_out_dir(cfg.out_dir, ckpt_file, run_dir)) as out_dir:
         names = study_file_names(settings["values"], loss_history(checkpoint) is not None)
         previous_study = previous_study_files(out_dir, names)  # the user's own files there refused before the work
         study = measure(
             generator, noise, settings["dims"], settings["values"], settings["traversal"],
-            cfg.latent.random_directions, settings["sefa_directions"], cfg.latent.seed,
+            cfg.latent.random_directions, settings["sefa_directions"], cfg.latent.seed, noise_source,
         )  # fmt: skip
         if cfg.classes.enabled:
             add_classes(study, settings, class_data_root(cfg.classes.data_root, run_dir), cfg.classes.system_dir)
-        replace_previous_study(out_dir, previous_study)
-        (out_dir / STUDY_RECORD).write_text("".join(f"{name}\n" for name in names))  # before the files it names
-        figures = write_figures(study, settings, out_dir)
-        models_text, has_loss_curve = write_run_artefacts(checkpoint, out_dir)
-    study.metrics.update(
-        checkpoint=str(ckpt_file),
-        model=model_name(checkpoint["hyper_parameters"]["generator"]["_target_"]),
-        epochs_trained=whole_epochs(checkpoint),
-        batches_trained=checkpoint["global_step"] // 2,  # two optimiser steps per batch
-        latent_dim=latent_dim,
-        has_batchnorm=any(isinstance(module, _BatchNorm) for module in generator.modules()),
-        noise=str(cfg.latent.noise_file) if cfg.latent.noise_file else f"seed {cfg.latent.seed}",
-        num_images=len(noise),
-        dims=settings["dims"],
-        values=settings["values"],
-        device=device,
-        # without a one-off training of the classifier (its classifier_seconds)
-        seconds=round(time.perf_counter() - started - study.metrics.get("classifier_seconds", 0), 2),
-    )
-    (out_dir / "metrics.json").write_text(json.dumps(study.metrics, indent=2))
-    write_report(study.metrics, models_text, figures, has_loss_curve, cfg.report.lang, out_dir)
+        study.metrics.update(
+            checkpoint=str(ckpt_file),
+            model=model_name(checkpoint["hyper_parameters"]["generator"]["_target_"]),
+            epochs_trained=whole_epochs(checkpoint),
+            batches_trained=checkpoint["global_step"] // 2,  # two optimiser steps per batch
+            latent_dim=latent_dim,
+            has_batchnorm=any(isinstance(module, _BatchNorm) for module in generator.modules()),
+            noise=str(cfg.latent.noise_file) if cfg.latent.noise_file else f"seed {cfg.latent.seed}",
+            num_images=len(noise),
+            dims=settings["dims"],
+            values=settings["values"],
+            device=device,
+        )
+        # written beside out_dir's files first: a study that fails or is stopped leaves the previous one as it was
+        with tempfile.TemporaryDirectory(prefix=".study-", dir=out_dir) as staging:
+            figures = write_figures(study, settings, Path(staging))
+            models_text, has_loss_curve = write_run_artefacts(checkpoint, Path(staging))
+            # without a one-off training of the classifier (its classifier_seconds)
+            seconds = time.perf_counter() - started - study.metrics.get("classifier_seconds", 0)
+            study.metrics["seconds"] = round(seconds, 2)
+            (Path(staging) / "metrics.json").write_text(json.dumps(study.metrics, indent=2))
+            write_report(study.metrics, models_text, figures, has_loss_curve, cfg.report.lang, Path(staging))
+            replace_previous_study(out_dir, previous_study)
+            (out_dir / STUDY_RECORD).write_text("".join(f"{name}\n" for name in names))  # before the files it names
+            for name in names:
+                os.replace(Path(staging) / name, out_dir / name)
     return out_dir

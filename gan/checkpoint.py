@@ -50,7 +50,35 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise UserError(
             f"{path} has checkpoint format {checkpoint['gan_format']}, this code reads format {CHECKPOINT_FORMAT}"
         )
+    if damaged := _damaged_entry(checkpoint):
+        raise UserError(f"{path} is a damaged checkpoint of this project: its {damaged} entry is missing or unreadable")
     return checkpoint
+
+
+def _damaged_entry(checkpoint: dict[str, Any]) -> str | None:
+    """The first entry that this code reads from every checkpoint and finds missing or of the wrong kind, or None."""
+    readable = {
+        "state_dict": lambda: isinstance(checkpoint["state_dict"], dict),
+        "hyper_parameters": lambda: isinstance(checkpoint["hyper_parameters"]["generator"]["_target_"], str),
+        "global_step": lambda: type(checkpoint["global_step"]) is int,
+        "loops": lambda: type(whole_epochs(checkpoint)) is int,
+    }
+    for name, is_readable in readable.items():
+        try:
+            if not is_readable():
+                return f"'{name}'"
+        except (KeyError, TypeError, IndexError):
+            return f"'{name}'"
+    return None
+
+
+def non_finite_weights(checkpoint: dict[str, Any]) -> list[str]:
+    """The names of the checkpoint's weights (and buffers) that hold a NaN or an infinite number."""
+    return [
+        name
+        for name, tensor in checkpoint["state_dict"].items()
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not tensor.isfinite().all()
+    ]
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
@@ -100,7 +128,7 @@ def generator_from_checkpoint(checkpoint: dict[str, Any], device: str | torch.de
         raise UserError(f"checkpoint holds no generator this code can rebuild: {first_line(error)}") from error
     try:
         return generator.to(available_device(device)).eval()
-    except RuntimeError as error:  # e.g. cuda:3 on a machine with one GPU
+    except (RuntimeError, ImportError) as error:  # cuda:3 on a machine with one GPU; hpu without its package
         raise UserError(f"cannot put the generator on device '{device}': {first_line(error)}") from error
 
 

@@ -89,16 +89,16 @@ def load_classifier(datamodule: FashionMNISTDataModule, epochs: int = 5, seed: i
         "seed": seed,
     }
     if cache.is_file():
+        model = FashionClassifier()
         try:
             saved = torch.load(cache, weights_only=True)
             meta = dict(saved["meta"])
-        except Exception as error:  # noqa: BLE001 - whatever broke the file, it is rebuilt
-            reason = f"is unreadable ({first_line(error)})"
-        else:
             if meta == expected:
-                model = FashionClassifier()
                 model.load_state_dict(saved["state_dict"])
                 return model.eval()
+        except Exception as error:  # noqa: BLE001 - whatever broke the file, weights included, it is rebuilt
+            reason = f"is unreadable ({first_line(error)})"
+        else:
             reason = f"does not match ({', '.join(key for key in expected if meta.get(key) != expected[key])} changed)"
         print(f"the classifier cached in {cache} {reason}: training it again")
     print(f"training the Fashion-MNIST classifier once ({epochs} epochs; cached in {cache}) ...", flush=True)

@@ -34,16 +34,16 @@ def exit_on_user_error() -> Iterator[None]:
 def first_line(error: BaseException, most: int = 300) -> str:
     """The first line of an exception's message, for a one-line error (its type's name when it has none); a line
     ending in ',' or ':' (a list's heading), or mid-sentence before an unindented line (a wrapped sentence), goes on
-    with the next, the lines so joined cut at ``most`` characters."""
+    with the next; the line is cut at ``most`` characters."""
     lines = [line.rstrip() for line in str(error).splitlines() if line.strip()]
     if not lines:
         return type(error).__name__
-    joined = first = lines.pop(0).strip()
+    joined = lines.pop(0).strip()
     # torchvision's "Error downloading X:", "Tried URL, got:", "<the error>"; Hydra's blocklist message, wrapped
     # mid-sentence; not OmegaConf's indented "    full_key: a" after its message
     while lines and (joined[-1] in ",:" or joined[-1].isalnum() and not lines[0][0].isspace()):
         joined = f"{joined} {lines.pop(0).strip()}"
-    return joined if joined == first or len(joined) <= most else joined[: most - 3] + "..."
+    return joined if len(joined) <= most else joined[: most - 3] + "..."
 
 
 MAX_SEED = 2**32 - 1  # the largest seed that numpy (seeded by Lightning's seed_everything) accepts

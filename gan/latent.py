@@ -21,6 +21,9 @@ BLANK_LEVEL = 0.05
 BLANK_SHARE = 0.03
 
 
+MAX_LATENT_VALUE = 1e6  # far beyond the lab's 100; much larger values overflow the networks' float32
+
+
 def custom_noise(num_images: int, latent_dim: int, seed: int) -> torch.Tensor:
     """The lab's "custom random numbers": ``num_images`` standard normal vectors, from ``seed``."""
     return torch.randn(num_images, latent_dim, generator=torch.Generator().manual_seed(seed))
@@ -39,23 +42,33 @@ def load_noise(path: str | Path, num_images: int, latent_dim: int) -> torch.Tens
         )
     try:
         loaded = torch.load(path, weights_only=True) if path.suffix == ".pt" else np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray) and not loaded.dtype.isnative:  # saved on a big-endian machine
+            loaded = loaded.astype(loaded.dtype.newbyteorder("="))
         loaded = torch.as_tensor(loaded)
+        if loaded.is_complex() or loaded.dtype == torch.bool:
+            raise UserError(f"latent.noise_file {path} holds {loaded.dtype} values; it must hold real numbers")
+        numbers = loaded.to_dense().to("cpu", torch.float64)  # a plain tensor of numbers: not sparse, meta, ...
+        finite, largest = bool(numbers.isfinite().all()), float(numbers.abs().max()) if numbers.numel() else 0.0
+    except UserError:
+        raise
     except Exception as error:  # noqa: BLE001 - any unreadable file: text, empty, a pickled object, ...
         raise UserError(
             f"cannot read latent.noise_file {path} ({first_line(error)}): it must hold one array of real numbers,"
             " saved with torch.save (.pt) or numpy.save (.npy)"
         ) from error
-    if loaded.is_complex() or loaded.dtype == torch.bool:
-        raise UserError(f"latent.noise_file {path} holds {loaded.dtype} values; it must hold real numbers")
-    noise = loaded.to(torch.float32)
-    if tuple(noise.shape) != (num_images, latent_dim):
+    if tuple(numbers.shape) != (num_images, latent_dim):
         raise UserError(
-            f"latent.noise_file {path} has shape {tuple(noise.shape)}, expected ({num_images}, {latent_dim})"
+            f"latent.noise_file {path} has shape {tuple(numbers.shape)}, expected ({num_images}, {latent_dim})"
             " (latent.num_images x the model's latent size)"
         )
-    if not torch.isfinite(noise).all():
+    if not finite:
         raise UserError(f"latent.noise_file {path} holds NaN or infinite numbers")
-    return noise
+    if largest > MAX_LATENT_VALUE:
+        raise UserError(
+            f"latent.noise_file {path} holds {largest:g}; its numbers must be within ±{MAX_LATENT_VALUE:,.0f}, like"
+            " latent.values"
+        )
+    return numbers.float()
 
 
 def set_number(noise: torch.Tensor, dim: int, value: float) -> torch.Tensor:

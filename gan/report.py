@@ -190,15 +190,17 @@ TEXT = {
         "sefa": (
             "The top {count} singular directions of the first layer's weight carry {energy:.0%} of its energy (an"
             " even spread would give {even:.0%}). A step of +1 along the first of them changes the images by"
-            " {sefa_top:.4f}, {times:.1f} times the most sensitive single number ({number_top:.4f}). On average"
+            " {sefa_top:.4f}, {against}. On average"
             " {share:.0%} of a number's weight column lies in these {count} directions ({chosen}){explained}."
         ),
         "sefa_one": (
             "The top singular direction of the first layer's weight carries {energy:.0%} of its energy (an even"
-            " spread would give {even:.0%}). A step of +1 along it changes the images by {sefa_top:.4f}, {times:.1f}"
-            " times the most sensitive single number ({number_top:.4f}). On average {share:.0%} of a number's weight"
+            " spread would give {even:.0%}). A step of +1 along it changes the images by {sefa_top:.4f},"
+            " {against}. On average {share:.0%} of a number's weight"
             " column lies in this direction ({chosen}){explained}."
         ),
+        "sefa_against": "{times:.1f} times the most sensitive single number ({number_top:.4f})",
+        "sefa_against_none": "while a step of +1 in any single number changes them by 0.0000",
         "sefa_r2": ", and they explain R² = {r2:.2f} of the differences in column size between the numbers",
         "sefa_r2_one": ", and it explains R² = {r2:.2f} of the differences in column size between the numbers",
         "sefa_r2_none": (
@@ -336,14 +338,16 @@ TEXT = {
         "h_sefa": "## 第一层的主方向(SeFa)",
         "sefa": (
             "第一层权重的前 {count} 个奇异方向占其能量的 {energy:.0%}(均匀分布时为 {even:.0%})。沿第一个方向走 +1"
-            " 使图像变化 {sefa_top:.4f},是最敏感的单个随机数({number_top:.4f})的 {times:.1f} 倍。平均而言,一个随机数"
+            " 使图像变化 {sefa_top:.4f},{against}。平均而言,一个随机数"
             "的权重列有 {share:.0%} 落在这 {count} 个方向上({chosen}){explained}。"
         ),
         "sefa_one": (
             "第一层权重的第一个奇异方向占其能量的 {energy:.0%}(均匀分布时为 {even:.0%})。沿这个方向走 +1"
-            " 使图像变化 {sefa_top:.4f},是最敏感的单个随机数({number_top:.4f})的 {times:.1f} 倍。平均而言,一个随机数"
+            " 使图像变化 {sefa_top:.4f},{against}。平均而言,一个随机数"
             "的权重列有 {share:.0%} 落在这个方向上({chosen}){explained}。"
         ),
+        "sefa_against": "是最敏感的单个随机数({number_top:.4f})的 {times:.1f} 倍",
+        "sefa_against_none": "而任何单个随机数走 +1 都使图像变化 0.0000",
         "sefa_r2": ",它们解释了各随机数权重列大小差异的 R² = {r2:.2f}",
         "sefa_r2_one": ",它解释了各随机数权重列大小差异的 R² = {r2:.2f}",
         "sefa_r2_none": ";随机数少于 {least} 个,无法测量各随机数权重列大小差异的 R²",
@@ -613,6 +617,14 @@ def _correlation(rho: float | None, text: dict[str, str]) -> str:
     return text["correlation"].format(rho=rho, rho_text=text[f"rho_{key}"])
 
 
+def _against(sefa_top: float, number_top: float, text: dict[str, str]) -> str:
+    """How the top SeFa direction's effect compares with the most sensitive single number's (which is 0 where the
+    noise's huge numbers saturate the generator)."""
+    if number_top == 0:
+        return text["sefa_against_none"]
+    return text["sefa_against"].format(times=sefa_top / number_top, number_top=number_top)
+
+
 def _sefa_paragraph(metrics: dict[str, Any], text: dict[str, str]) -> str:
     sefa = metrics["sefa"]
     chosen = ", ".join(f"z[{dim}]: {share:.0%}" for dim, share in sefa["column_share"].items())
@@ -626,8 +638,7 @@ def _sefa_paragraph(metrics: dict[str, Any], text: dict[str, str]) -> str:
         energy=sefa["energy_share"],
         even=sefa["count"] / len(sefa["singular_values"]),
         sefa_top=sefa["sensitivity"][0],
-        times=sefa["sensitivity"][0] / sefa["max_number_sensitivity"],
-        number_top=sefa["max_number_sensitivity"],
+        against=_against(sefa["sensitivity"][0], sefa["max_number_sensitivity"], text),
         share=sefa["column_share_mean"],
         chosen=chosen,
         explained=explained,

@@ -32,7 +32,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException, SI
 from torch.utils.tensorboard import SummaryWriter
 
 from gan.callbacks import DivergenceCheck, ImageQuality, LogConfig
-from gan.checkpoint import model_name, read_checkpoint, whole_epochs
+from gan.checkpoint import model_name, non_finite_weights, read_checkpoint, whole_epochs
 from gan.errors import (
     MAX_SEED,
     UserError,
@@ -341,6 +341,11 @@ def resume_checkpoint(cfg: DictConfig) -> str | None:
         hint = "" if run is None else f"; continue that run with resume={run}"
         raise UserError(f"ckpt_path takes a .ckpt file, got the folder {path}{hint}")
     checkpoint = read_checkpoint(path)
+    if broken := non_finite_weights(checkpoint):
+        raise UserError(
+            f"{path} holds NaN or infinite values in {broken[0]}{' and others' * (len(broken) > 1)} (the run"
+            " diverged); continue from an earlier checkpoint of the run"
+        )
     check_same_model(path, checkpoint["hyper_parameters"], cfg.model)
     trained = whole_epochs(checkpoint)
     if trained >= cfg.trainer.max_epochs:

@@ -32,7 +32,15 @@ from gan.analysis import (
 )
 from gan.errors import UserError
 from gan.figures import TILE_PX
-from gan.latent import MIN_CORRELATED, diversity, first_layer_weight, generate, nearly_blank, set_number
+from gan.latent import (
+    MIN_CORRELATED,
+    diversity,
+    first_layer_weight,
+    generate,
+    load_noise,
+    nearly_blank,
+    set_number,
+)
 from gan.report import TEXT, _rows, build_report
 from tests.conftest import ROOT, SYSTEM_DIR, run_script, tiny_train_args, write_fake_fmnist
 
@@ -262,6 +270,13 @@ def test_report_words_follow_the_measured_ratios_and_print_them_on_their_side(la
     assert text["effect_mixed"].format(visible="z[0]") in build_report(metrics, "", [], False, lang)
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_report_says_so_when_no_single_number_changes_the_images(lang: str) -> None:
+    metrics = block_metrics([0], [1.0])
+    metrics["sefa"]["max_number_sensitivity"] = 0.0  # noise of huge numbers saturates the generator
+    assert TEXT[lang]["sefa_against_none"] in build_report(metrics, "", [], False, lang)
+
+
 @pytest.mark.parametrize(
     ("rho", "key"), [(-1.0, "rho_negative"), (-0.296, "rho_negative"), (-0.294, "rho_weak"), (0.0, "rho_weak")]
 )
@@ -486,14 +501,38 @@ def test_a_new_study_replaces_the_previous_ones_files(
     assert all((tmp_path / name).read_text() == "mine" for name in mine)
 
     np.save(tmp_path / "same.npy", np.ones((2, 100)))
-    with pytest.raises(UserError, match="the noise vectors all give the same image"):  # refused: nothing replaced
+    with pytest.raises(UserError, match="all give the same image"):  # refused: nothing replaced
         analyze(compose_analyze(f"ckpt={trained_run}", f"latent.noise_file={tmp_path / 'same.npy'}", *small))
     assert {path.name for path in tmp_path.iterdir()} == second | set(mine) | {"same.npy"}
+
+
+def test_a_study_that_fails_while_writing_leaves_the_previous_one(
+    trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = ["latent.dims=[0]", "latent.num_images=2", "latent.random_directions=20", f"out_dir={tmp_path}"]
+    analyze(compose_analyze(f"ckpt={trained_run}", "latent.values=[1]", *small))
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("crash while writing the report")
+
+    monkeypatch.setattr("gan.analysis.write_report", crash)
+    with pytest.raises(RuntimeError, match="crash while writing the report"):
+        analyze(compose_analyze(f"ckpt={trained_run}", "latent.values=[5]", *small))
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before  # no hidden folder left either
 
 
 def test_report_in_chinese(trained_run: Path, tmp_path: Path) -> None:
     analyze(compose_analyze(f"ckpt={trained_run}", "report.lang=zh", f"out_dir={tmp_path}"))
     assert "## 各随机数的效果" in (tmp_path / "report.md").read_text(encoding="utf-8")
+
+
+def test_a_noise_file_of_another_byte_order_or_a_sparse_tensor_is_read(tmp_path: Path) -> None:
+    noise = np.random.default_rng(0).normal(size=(8, 100)).astype(np.float32)
+    np.save(tmp_path / "big_endian.npy", noise.astype(">f4"))  # as saved on a big-endian machine
+    torch.save(torch.from_numpy(noise).to_sparse(), tmp_path / "sparse.pt")
+    for name in ("big_endian.npy", "sparse.pt"):
+        assert torch.equal(load_noise(tmp_path / name, 8, 100), torch.from_numpy(noise))
 
 
 def test_custom_noise_file_is_used(trained_run: Path, tmp_path: Path) -> None:
@@ -522,12 +561,12 @@ BAD_INPUTS = [
     ("latent.values=[1,ten]", "'ten' is not one"),
     ("latent.values=abc", "latent.values must be a non-empty list"),
     ("latent.noise_file={wrong_shape}", "has shape (8, 50), expected (8, 100)"),
-    ("latent.noise_file={same}", "the noise vectors all give the same image"),
+    ("latent.noise_file={same}", "the 8 noise vectors (latent.noise_file {same}) all give the same image"),
     ("report.lang=fr", "report.lang must be en or zh"),
     ("latent.values=[10,10]", "latent.values lists 10 twice"),
-    ("latent.dims=[0,20,0]", "latent.dims lists 0 twice (to 6 significant digits): [0, 20, 0]"),
-    ("latent.values=[0,-0.0]", "latent.values lists 0 twice (to 6 significant digits): [0, -0.0]"),
-    ("latent.traversal=[5,1,1,-3]", "latent.traversal lists 1 twice (to 6 significant digits): [5, 1, 1, -3]"),
+    ("latent.dims=[0,20,0]", "latent.dims lists 0 twice: [0, 20, 0]"),
+    ("latent.values=[0,-0.0]", "latent.values lists 0 twice: [0, -0.0]"),
+    ("latent.traversal=[5,1,1,-3]", "latent.traversal lists 1 twice: [5, 1, 1, -3]"),
     ("classes.enabled=abc", "classes.enabled must be true or false, got 'abc'"),
     ("latent.values=[1,1.0000001]", "latent.values lists 1 twice (to 6 significant digits): [1, 1.0000001]"),
     ("latent.seed=abc", "latent.seed must be an integer from 0 to 4294967295, got 'abc'"),
@@ -548,6 +587,9 @@ BAD_INPUTS = [
     ("out_dir={run}", "is a training run's folder, whose loss_curve.png and models.txt the study would replace"),
     ("latent.noise_file={text_pt}", "it must hold one array of real numbers, saved with torch.save (.pt)"),
     ("latent.noise_file={complex_pt}", "holds torch.complex64 values; it must hold real numbers"),
+    ("latent.noise_file={huge}", "holds 2e+06; its numbers must be within ±1,000,000, like latent.values"),
+    ("latent.noise_file={meta_pt}", "cannot read latent.noise_file {meta_pt} (Cannot copy out of meta tensor"),
+    ("ckpt={no_loops}", "{no_loops} is a damaged checkpoint of this project: its 'loops' entry is missing or"),
     ("device=tpu", "device must be auto, cpu or cuda, got 'tpu'"),
     ("+latent.value=[5]", "latent.value is no setting (a typo?); the settings here: dims, noise_file, num_images"),
     ("+outdir=x", "outdir is no setting (a typo?); the settings here: ckpt, classes, device, latent, out_dir, report"),
@@ -585,11 +627,17 @@ def test_bad_input_is_refused_with_one_line(override: str, message: str, trained
     np.save(tmp_path / "same.npy", np.ones((8, 100)))
     (tmp_path / "text.pt").write_text("not a tensor")
     torch.save(torch.zeros(8, 100, dtype=torch.complex64), tmp_path / "complex.pt")
+    np.save(tmp_path / "huge.npy", np.full((8, 100), 2e6))
+    torch.save(torch.empty(8, 100, device="meta"), tmp_path / "meta.pt")
+    checkpoint = torch.load(trained_run / "checkpoints" / "last.ckpt", weights_only=False)
+    del checkpoint["loops"]
+    torch.save(checkpoint, tmp_path / "no_loops.ckpt")
     (tmp_path / "bare").mkdir()  # a folder with neither checkpoints/ nor last.ckpt
     paths = dict(
         run=trained_run, corrupt=corrupt, wrong_shape=tmp_path / "wrong.npy", same=tmp_path / "same.npy",
         text_pt=tmp_path / "text.pt", complex_pt=tmp_path / "complex.pt", bare=tmp_path / "bare",
         missing_npy=tmp_path / "missing.npy", diverged=diverged_checkpoint(trained_run, tmp_path / "diverged.ckpt"),
+        huge=tmp_path / "huge.npy", meta_pt=tmp_path / "meta.pt", no_loops=tmp_path / "no_loops.ckpt",
     )  # fmt: skip
     override, message = override.format(**paths), message.format(**paths)
     overrides = [f"ckpt={trained_run}", f"out_dir={tmp_path / 'out' / 'deep'}", override]
@@ -688,7 +736,7 @@ def run_interrupted(owner_import: str, target: str) -> subprocess.CompletedProce
 def test_ctrl_c_stops_with_one_line() -> None:
     result = run_interrupted("import gan.analysis", "gan.analysis.analyze")  # the study is interrupted
     assert result.returncode == 130
-    assert result.stderr.strip() == "interrupted: out_dir keeps the previous study, or what this one wrote so far"
+    assert result.stderr.strip() == "interrupted: out_dir keeps the previous study"
 
 
 def test_ctrl_c_while_hydra_composes_the_settings_exits_quietly() -> None:

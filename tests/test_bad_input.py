@@ -153,6 +153,11 @@ BAD_INPUTS = [
     ),
     ("checkpoint of another version", ["ckpt_path={old_ckpt}"], ["has checkpoint format 0, this code reads format 1"]),
     ("file that is no checkpoint", ["ckpt_path={not_ckpt}"], ["corrupt or unreadable checkpoint"]),
+    (
+        "checkpoint of a diverged run",
+        ["ckpt_path={diverged_ckpt}", "trainer.max_epochs=2"],
+        ["{diverged_ckpt} holds NaN or infinite values in discriminator.fc1.weight (the run diverged); continue"],
+    ),
     ("missing checkpoint", ["ckpt_path={tmp}/nothing.ckpt"], ["checkpoint not found"]),
     ("resume a folder without checkpoint", ["resume={tmp}"], ["checkpoint not found", "checkpoints/last.ckpt"]),
     ("resume a finished run", ["resume={mlp_run}", "trainer.max_epochs=1"], ["has trained 1 epoch,", "nothing to"]),
@@ -236,6 +241,9 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     checkpoint = torch.load(tmp / "mlp_run" / "checkpoints" / "last.ckpt", weights_only=False)
     checkpoint["gan_format"] = 0
     torch.save(checkpoint, tmp / "old.ckpt")
+    checkpoint["gan_format"] = 1
+    checkpoint["state_dict"]["discriminator.fc1.weight"][0, 0] = float("nan")  # losses may stay finite a while
+    torch.save(checkpoint, tmp / "diverged.ckpt")
     (tmp / "not.ckpt").write_text("hello")
     return {
         "tmp": tmp,
@@ -245,6 +253,7 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "mlp_ckpt": tmp / "mlp_run" / "checkpoints" / "last.ckpt",
         "old_ckpt": tmp / "old.ckpt",
         "not_ckpt": tmp / "not.ckpt",
+        "diverged_ckpt": tmp / "diverged.ckpt",
     }
 
 

@@ -59,6 +59,12 @@ def test_cache_is_reused_and_rebuilt_when_data_or_architecture_change(
     cache.write_text("not a checkpoint")
     classifier.load_classifier(datamodule(fake_data_root), epochs=1)
     assert "is unreadable (" in capsys.readouterr().out
+    saved = torch.load(cache, weights_only=True)
+    first = next(iter(saved["state_dict"]))
+    saved["state_dict"][first] = torch.zeros(2)  # the right data and settings, weights of the wrong shape
+    torch.save(saved, cache)
+    classifier.load_classifier(datamodule(fake_data_root), epochs=1)
+    assert "is unreadable (Error(s) in loading state_dict for FashionClassifier: size" in capsys.readouterr().out
 
     write_fake_fmnist(fake_data_root / "FashionMNIST" / "raw", num_train=64)  # other training data
     classifier.load_classifier(datamodule(fake_data_root), epochs=1)

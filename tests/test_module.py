@@ -119,6 +119,7 @@ def test_load_generator_rebuilds_from_the_checkpoint_alone(model: str, tmp_path:
         ("gpu", "device must be a torch device such as 'cpu', 'cuda' or 'cuda:0', got 'gpu'"),
         ("cuda", "needs an NVIDIA GPU"),
         ("meta", "device 'meta' holds no weights; use device='cpu' or 'cuda'"),
+        ("hpu", "cannot put the generator on device 'hpu': No module named 'torch.hpu'"),
     ],
 )
 def test_load_generator_names_a_bad_device_not_the_good_checkpoint(device: str, message: str, tmp_path: Path) -> None:
