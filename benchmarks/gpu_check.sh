@@ -25,6 +25,8 @@ python -c "import torch, pytorch_lightning as pl; print('torch', torch.__version
 python -m pytest -q -p no:cacheprovider tests/test_data.py::test_on_device_cuts_the_batches_on_the_gpu \
   tests/test_train.py -k "on_the_gpu or gpu_batches"
 python benchmarks/train_speed.py --batches-mlp 917 --batches-conv 917 -- hardware=gpu "data.root=$data_root"
+python benchmarks/train_speed.py --batches-mlp 917 --batches-conv 917 -- hardware=gpu model.fused_adam=true \
+  "data.root=$data_root"
 
 TIMEFORMAT="%R s: python train.py model=conv hardware=gpu trainer.max_epochs=15"
 time python train.py model=conv hardware=gpu trainer.max_epochs=15 "data.root=$data_root" \

@@ -31,7 +31,7 @@ from gan.callbacks import ImageQuality
 from gan.data import FashionMNISTDataModule
 from gan.errors import exit_on_user_error
 from gan.metrics import measures_after
-from gan.module import discriminator_step_loss, ema_with_warmup, generator_loss, update_average
+from gan.module import adam, discriminator_step_loss, ema_with_warmup, generator_loss, update_average
 from gan.training import CONF_DIR, build, register_resolvers
 
 WARMUP = 20  # batches run before timing starts
@@ -107,8 +107,8 @@ def hand_written_step(cfg: DictConfig, real_images: torch.Tensor) -> Callable[[]
     generator = instantiate(model.generator).to(device, memory_format=memory_format)
     discriminator = instantiate(model.discriminator).to(device, memory_format=memory_format)
     betas = tuple(model.betas)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=model.lr, betas=betas)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=model.lr_d, betas=betas)
+    opt_g = adam(generator.parameters(), lr=model.lr, betas=betas, fused=model.fused_adam)
+    opt_d = adam(discriminator.parameters(), lr=model.lr_d, betas=betas, fused=model.fused_adam)
     ema = None
     if model.ema_decay:
         ema = AveragedModel(generator, multi_avg_fn=ema_with_warmup(model.ema_decay), use_buffers=True)

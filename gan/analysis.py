@@ -28,6 +28,7 @@ from gan.errors import (
     UserError,
     declared_settings,
     outermost_missing,
+    refuse_home_shorthand,
     refuse_null_removals,
     refuse_sweeper_params,
     remove_made_folders,
@@ -518,6 +519,7 @@ def check_command_line(arguments: list[str]) -> None:
     """Refuse ``~ckpt`` and the other settings whose default is null in one line (Hydra's answer: they do not exist),
     and ``hydra.sweeper.params`` (Hydra's: a traceback)."""
     refuse_null_removals(arguments, CONF_DIR / "analyze.yaml", MISSING_SETTING.format)
+    refuse_home_shorthand(arguments)
     refuse_sweeper_params(arguments, "analyze.py makes one study per call")
 
 

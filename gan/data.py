@@ -211,20 +211,25 @@ class FashionMNISTDataModule(LightningDataModule):
         sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
         batches = DeviceBatches(BatchSampler(sampler, self.batch_size, drop_last=drop_last), dataset.images.device)
         on_cpu = dataset.images.device.type == "cpu"  # images on the GPU: no worker processes, nothing to pin
+        pin_memory = self.pin_memory and on_cpu and self._trains_on_gpu()  # pinned: for copies to a GPU only
         # batch_size=None: each "item" the sampler yields is a whole batch of indices
         return DataLoader(
             dataset,
             sampler=batches,
             batch_size=None,
             num_workers=self.num_workers if on_cpu else 0,
-            pin_memory=self.pin_memory and on_cpu,
+            pin_memory=pin_memory,
         )
+
+    def _trains_on_gpu(self) -> bool:
+        """Whether the trainer this data module is attached to trains on an NVIDIA GPU."""
+        return self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
 
     def _on_training_device(self, dataset: TensorBatches) -> TensorBatches:
         """A copy of ``dataset`` on the trainer's GPU when ``on_device`` is set and it fits in half the free memory."""
-        device = self.trainer.strategy.root_device if self.on_device and self.trainer is not None else None
-        if device is None or device.type != "cuda":
+        if not (self.on_device and self._trains_on_gpu()):
             return dataset
+        device = self.trainer.strategy.root_device
         size = dataset.images.nbytes + dataset.labels.nbytes
         free_bytes = torch.cuda.mem_get_info(device)[0]
         if size > free_bytes // 2:

@@ -157,6 +157,17 @@ def refuse_sweeper_params(arguments: Iterable[str], advice: str) -> None:
             raise UserError(f"{argument}: Hydra cannot take hydra.sweeper.params on the command line; {advice}")
 
 
+def refuse_home_shorthand(arguments: Iterable[str]) -> None:
+    """Refuse ``KEY=~/...`` (quoted, so the shell left the ~): Hydra's parser fails on it with several lines."""
+    for argument in arguments:
+        key, equals, value = argument.partition("=")
+        if equals and value.startswith("~") and not key.startswith("~"):
+            raise UserError(
+                f"{argument}: Hydra cannot read a value that starts with ~; give the whole path, such as"
+                f" {key}={Path.home()}{value[1:]}"
+            )
+
+
 def require_declared(
     config: DictConfig,
     config_file: Path,

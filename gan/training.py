@@ -40,6 +40,7 @@ from gan.errors import (
     exit_on_user_error,
     first_line,
     outermost_missing,
+    refuse_home_shorthand,
     refuse_null_removals,
     refuse_sweeper_params,
     remove_made_folders,
@@ -93,6 +94,7 @@ def check_command_line(arguments: list[str]) -> None:
     traceback), ``~resume`` or ``~ckpt_path`` (Hydra's answer: they do not exist), and ``hydra.sweeper.params``
     (Hydra fails on it with a traceback)."""
     refuse_null_removals(arguments, CONF_DIR / "train.yaml", REMOVAL_REFUSAL.format)
+    refuse_home_shorthand(arguments)
     refuse_sweeper_params(arguments, "give each swept setting as KEY=A,B (python train.py -m model=mlp,conv seed=0,1)")
     groups = config_groups()
     for argument in arguments:
@@ -367,7 +369,8 @@ def check_same_model(path: str | Path, saved: dict[str, Any], model: DictConfig)
             )
     # the top-level _target_, _recursive_ and _convert_ tell Hydra how to build the GAN: not its arguments
     arguments = {key: value for key, value in OmegaConf.to_container(model, resolve=True).items() if key[0] != "_"}
-    saved, this = _flatten(saved, "model."), _flatten(arguments, "model.")
+    # model.fused_adam=false: what the checkpoints from before the setting were trained with
+    saved, this = {"model.fused_adam": False} | _flatten(saved, "model."), _flatten(arguments, "model.")
     sources = _flatten(OmegaConf.to_container(model, resolve=False), "model.")  # "${seed}" for model.noise_seed
     differing = [
         f"{key}={saved.get(key, '<unset>')} (this run {this.get(key, '<unset>')}{_set_by(sources.get(key))})"

@@ -679,9 +679,11 @@ def test_a_sweep_is_refused_before_anything_is_written(trained_run: Path, tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
-def test_sweeper_params_are_refused_in_one_line() -> None:
+def test_sweeper_params_and_a_home_shorthand_are_refused_in_one_line() -> None:
     with pytest.raises(UserError, match=r"^hydra.sweeper.params=\{a:1\}: Hydra cannot take hydra.sweeper.params on"):
         check_command_line(["ckpt=x", "hydra.sweeper.params={a:1}"])
+    with pytest.raises(UserError, match="^ckpt=~/run: Hydra cannot read a value that starts with ~; give the whole"):
+        check_command_line(["ckpt=~/run"])
 
 
 def test_a_hydra_run_dir_is_refused_before_hydra_makes_it(tmp_path: Path) -> None:

@@ -60,6 +60,11 @@ BAD_INPUTS = [
     ("no paths", ["~paths"], ["~paths: a run needs its paths settings"]),
     ("no seed", ["~seed"], ["~seed: a run needs its seed settings"]),
     ("run folder in ~", ["hydra.run.dir='~/run'"], ["hydra.run.dir=~/run: Hydra does not expand ~"]),
+    (
+        "run folder in ~, unquoted for Hydra",
+        ["hydra.run.dir=~/run"],
+        ["hydra.run.dir=~/run: Hydra cannot read a value that starts with ~; give the whole path, such as"],
+    ),
     ("no resume setting", ["~resume"], ["~resume: a run needs its resume settings"]),  # null: Hydra's "does not exist"
     ("no ckpt_path setting", ["~ckpt_path"], ["~ckpt_path: a run needs its ckpt_path settings"]),
     (

@@ -120,12 +120,12 @@ def attach_trainer_on(datamodule: FashionMNISTDataModule, device: str) -> None:
     datamodule.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)))
 
 
-def test_on_device_without_a_gpu_keeps_the_cpu_batches(tmp_path: Path) -> None:
+def test_on_device_without_a_gpu_keeps_the_cpu_batches_unpinned(tmp_path: Path) -> None:
     write_fake_fmnist(tmp_path / "FashionMNIST" / "raw", num_train=64)
     datamodule = make_datamodule(tmp_path, tmp_path / "nowhere", batch_size=32, on_device=True, pin_memory=True)
     attach_trainer_on(datamodule, "cpu")
     loader = datamodule.train_dataloader()
-    assert loader.dataset is datamodule.train_set and loader.pin_memory
+    assert loader.dataset is datamodule.train_set and not loader.pin_memory  # pinned only for copies to a GPU
 
 
 def test_on_device_falls_back_to_cpu_memory_when_the_gpu_is_too_full(tmp_path: Path, monkeypatch) -> None:

@@ -77,6 +77,25 @@ def test_one_batch_updates_d_then_g_each_with_its_own_optimiser(model: str, fake
         assert torch.isfinite(trainer.callback_metrics[f"{name}_epoch"])
 
 
+def test_fused_adam_makes_the_same_update_up_to_rounding(fake_data_root: Path) -> None:
+    trained = {}
+    for fused in (False, True):
+        torch.manual_seed(0)  # the same weights, batches and noise
+        module = GAN(
+            generator={"_target_": "gan.nets.mlp.Generator", "latent_dim": 100},
+            discriminator={"_target_": "gan.nets.mlp.Discriminator"},
+            fused_adam=fused,
+        )
+        datamodule = FashionMNISTDataModule(root=str(fake_data_root), system_dir="/nonexistent", download=False)
+        trainer = Trainer(
+            max_epochs=1, limit_train_batches=2, logger=False, enable_checkpointing=False, enable_progress_bar=False
+        )
+        trainer.fit(module, datamodule=datamodule)
+        assert [opt.param_groups[0]["fused"] for opt in trainer.optimizers] == [fused or None] * 2  # None: torch's
+        trained[fused] = snapshot(module)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(trained[False], trained[True], strict=True))
+
+
 def test_fixed_noise_is_seeded_and_a_buffer() -> None:
     first, second = make_gan("mlp"), make_gan("mlp")
     assert torch.equal(first.fixed_noise, second.fixed_noise)

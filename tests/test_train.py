@@ -1,19 +1,21 @@
 """``train.py`` end to end, as a user runs it, on tiny synthetic data (subprocesses)."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from pytorch_lightning import Callback, Trainer
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import gan
-from gan.training import build, hide_cuda_without_gpu, register_resolvers
+from gan.errors import UserError
+from gan.training import build, check_same_model, hide_cuda_without_gpu, register_resolvers
 from tests.conftest import ROOT, run_script, tiny_train_args
 
 SCALARS = ["loss/d_step", "loss/g_step", "loss/d_epoch", "loss/g_epoch", "D(x)_step", "D(G(z))_step"]
@@ -115,6 +117,15 @@ def compose_train(*overrides: str) -> DictConfig:
     register_resolvers()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         return compose(config_name="train", overrides=list(overrides))
+
+
+def test_a_checkpoint_from_before_fused_adam_counts_as_unfused() -> None:
+    cfg = compose_train()
+    saved = {key: value for key, value in OmegaConf.to_container(cfg.model, resolve=True).items() if key[0] != "_"}
+    del saved["fused_adam"]  # as in the checkpoints of runs from before the setting
+    check_same_model("old.ckpt", saved, cfg.model)
+    with pytest.raises(UserError, match=re.escape("old.ckpt was trained with model.fused_adam=False (this run True)")):
+        check_same_model("old.ckpt", saved, compose_train("model.fused_adam=true").model)
 
 
 @pytest.mark.parametrize("model", ["mlp", "conv"])
