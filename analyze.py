@@ -25,9 +25,9 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    with exit_on_user_error():
-        check_command_line(sys.argv[1:])
     try:
+        with exit_on_user_error():
+            check_command_line(sys.argv[1:])
         main()
     except KeyboardInterrupt:  # while Hydra composes the settings, before the study
         sys.exit(128 + signal.SIGINT)

@@ -35,9 +35,9 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    with exit_on_user_error():
-        check_command_line(sys.argv[1:])
     try:
+        with exit_on_user_error():
+            check_command_line(sys.argv[1:])
         main()
     except KeyboardInterrupt:  # before training (which saves a checkpoint and exits with 130 itself)
         sys.exit(128 + signal.SIGINT)

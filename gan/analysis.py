@@ -31,6 +31,7 @@ from gan.errors import (
     refuse_home_shorthand,
     refuse_null_removals,
     refuse_sweeper_params,
+    refuse_unknown_overrides,
     remove_made_folders,
     require_bool,
     require_declared,
@@ -520,6 +521,7 @@ def check_command_line(arguments: list[str]) -> None:
     and ``hydra.sweeper.params`` (Hydra's: a traceback)."""
     refuse_null_removals(arguments, CONF_DIR / "analyze.yaml", MISSING_SETTING.format)
     refuse_home_shorthand(arguments)
+    refuse_unknown_overrides(arguments, CONF_DIR, "analyze")
     refuse_sweeper_params(arguments, "analyze.py makes one study per call")
 
 
@@ -556,6 +558,11 @@ def check_options(cfg: DictConfig) -> None:
                 continue
             if not isinstance(value, str) or not value.strip():
                 raise UserError(f"classes.{name} must be a folder path, got {value!r}")
+        if (data_root := cfg.classes.data_root) is not None and not Path(data_root).expanduser().is_dir():
+            raise UserError(  # a typo would copy the data there and train a classifier for minutes
+                f"classes.data_root {data_root} is not a folder here; give the folder of the data and the cached"
+                " classifier (the run's data.root), or leave it out for that"
+            )
     if cfg.ckpt is None or not str(cfg.ckpt).strip():
         given = "not given" if cfg.ckpt is None else f"empty ({cfg.ckpt!r})"
         raise UserError(f"ckpt is {given}: give a run folder, a .ckpt file (ckpt=PATH) or ckpt=latest")

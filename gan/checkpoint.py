@@ -30,7 +30,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a ``.ckpt`` file of this project into CPU memory, or raise a UserError that says what is wrong with it."""
     if not isinstance(path, str | os.PathLike) or not str(path).strip():
         raise UserError(f"the checkpoint must be the path of a .ckpt file, got {path!r}")
-    path = Path(path)
+    path = Path(path).expanduser()
     if path.is_dir():
         raise UserError(f"{path} is a folder; give a .ckpt file (a run keeps its own in checkpoints/)")
     if path.exists() and not path.is_file():

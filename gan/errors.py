@@ -10,7 +10,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import ConfigCompositionException
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 
 class UserError(Exception):
@@ -166,6 +171,36 @@ def refuse_home_shorthand(arguments: Iterable[str]) -> None:
                 f"{argument}: Hydra cannot read a value that starts with ~; give the whole path, such as"
                 f" {key}={Path.home()}{value[1:]}"
             )
+
+
+def refuse_unknown_overrides(arguments: list[str], config_dir: Path, config_name: str) -> None:
+    """Refuse ``KEY=VALUE`` for a KEY the config does not have (a typo) in one line naming the settings there, as
+    Hydra will compose it: Hydra says so in six lines, suggesting ``+KEY=VALUE``, which adds a setting nothing reads.
+    With Hydra's other flags (``--cfg``, ``--config-dir``, ...) Hydra does its own checks."""
+    flags = [argument for argument in arguments if argument.startswith("-")]
+    if any(flag not in ("-m", "--multirun") for flag in flags):
+        return
+    overrides = [argument for argument in arguments if argument not in flags]
+    run_mode = RunMode.MULTIRUN if flags else RunMode.RUN
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        try:
+            GlobalHydra.instance().config_loader().load_configuration(config_name, overrides, run_mode)
+        except Exception as error:  # noqa: BLE001 - any other failure: Hydra reports it as it always has
+            if message := unknown_setting(error, overrides):
+                raise UserError(message) from None
+
+
+def unknown_setting(error: Exception, overrides: list[str]) -> str | None:
+    """One line for Hydra's failure to compose ``overrides`` because one sets a KEY the config does not have, naming
+    the settings there; None for any other failure."""
+    unknown = error.__cause__ if isinstance(error, ConfigCompositionException) else None
+    if not isinstance(unknown, ConfigAttributeError | ConfigKeyError) or unknown.parent_node is None:
+        return None
+    node, key = unknown.parent_node, str(unknown.full_key)
+    argument = next((argument for argument in overrides if argument.partition("=")[0] == key), key)
+    settings = ", ".join(sorted(str(name) for name in node if not str(name).startswith("_") and name != "hydra"))
+    also = f"; +{argument} passes it to {node['_target_']}, if that takes it" if "_target_" in node else ""
+    return f"{argument}: {key} is no setting (a typo?); the settings here: {settings}{also}"
 
 
 def require_declared(

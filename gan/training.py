@@ -43,11 +43,13 @@ from gan.errors import (
     refuse_home_shorthand,
     refuse_null_removals,
     refuse_sweeper_params,
+    refuse_unknown_overrides,
     remove_made_folders,
     require_declared,
     require_int,
     require_sections,
     require_writable_folder,
+    unknown_setting,
 )
 from gan.module import GAN
 
@@ -95,6 +97,7 @@ def check_command_line(arguments: list[str]) -> None:
     (Hydra fails on it with a traceback)."""
     refuse_null_removals(arguments, CONF_DIR / "train.yaml", REMOVAL_REFUSAL.format)
     refuse_home_shorthand(arguments)
+    refuse_unknown_overrides(arguments, CONF_DIR, "train")
     refuse_sweeper_params(arguments, "give each swept setting as KEY=A,B (python train.py -m model=mlp,conv seed=0,1)")
     groups = config_groups()
     for argument in arguments:
@@ -268,7 +271,8 @@ class OutputDirCheck(HydraCallback):
         if run.is_file():
             raise UserError(f"resume takes a run folder, got the file {run}; continue from a file with ckpt_path={run}")
         if not checkpoint.is_file():
-            raise UserError(f"resume: checkpoint not found: {checkpoint} (resume takes a run folder)")
+            hint = f"; the run folder: resume={run.parent}" if last_checkpoint(run.parent).is_file() else ""
+            raise UserError(f"resume: checkpoint not found: {checkpoint} (resume takes a run folder){hint}")
         check_config(config)
         resume_checkpoint(config)
 
@@ -301,7 +305,7 @@ def check_sweep_jobs(config: DictConfig, subdir: str) -> None:
             HydraConfig.instance().set_config(job_config)  # as Hydra's run_job does, for ${hydra:...} in the subdir
             folder = os.path.normpath(str(job_config.hydra.sweep.subdir))
         except Exception as error:  # noqa: BLE001 - Hydra's composition errors: its message, as for one run
-            raise UserError(f"the sweep's job {name}: {error}") from None
+            raise UserError(unknown_setting(error, list(job)) or f"the sweep's job {name}: {error}") from None
         finally:
             HydraConfig.instance().cfg = sweep_config
         if folder == "." or os.path.isabs(folder) or folder.split(os.sep)[0] == "..":  # ${oc.env:...}: "", "/..."
@@ -379,7 +383,7 @@ def check_same_model(path: str | Path, saved: dict[str, Any], model: DictConfig)
     ]
     if differing:
         raise UserError(
-            f"{path} was trained with {', '.join(differing)}; resume with the first run's overrides"
+            f"{path} was trained with {', '.join(differing)}; continue it with the first run's overrides"
             " (in its .hydra/overrides.yaml)"
         )
 

@@ -679,11 +679,14 @@ def test_a_sweep_is_refused_before_anything_is_written(trained_run: Path, tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
-def test_sweeper_params_and_a_home_shorthand_are_refused_in_one_line() -> None:
+def test_sweeper_params_a_home_shorthand_and_a_misspelt_setting_are_refused_in_one_line() -> None:
     with pytest.raises(UserError, match=r"^hydra.sweeper.params=\{a:1\}: Hydra cannot take hydra.sweeper.params on"):
         check_command_line(["ckpt=x", "hydra.sweeper.params={a:1}"])
     with pytest.raises(UserError, match="^ckpt=~/run: Hydra cannot read a value that starts with ~; give the whole"):
         check_command_line(["ckpt=~/run"])
+    with pytest.raises(UserError, match=re.escape("latent.dim=[1]: latent.dim is no setting (a typo?); the settings")):
+        check_command_line(["ckpt=x", "latent.dim=[1]"])
+    check_command_line(["ckpt=x", "latent.dims=[1]"])  # no typo: no complaint
 
 
 def test_a_hydra_run_dir_is_refused_before_hydra_makes_it(tmp_path: Path) -> None:
@@ -762,7 +765,15 @@ def test_ckpt_latest_finds_the_newest_run(tmp_path: Path, monkeypatch: pytest.Mo
     )
 
 
+def test_a_class_data_folder_that_is_not_there_is_refused(trained_run: Path, tmp_path: Path) -> None:
+    overrides = [f"ckpt={trained_run}", f"out_dir={tmp_path / 'out'}", "classes.enabled=true"]
+    with pytest.raises(UserError, match=re.escape(f"classes.data_root {tmp_path}/typo is not a folder here; give")):
+        analyze(compose_analyze(*overrides, f"classes.data_root={tmp_path}/typo"))
+    assert list(tmp_path.iterdir()) == []  # nothing copied there, no classifier trained
+
+
 def test_class_column_is_left_out_without_data(trained_run: Path, tmp_path: Path) -> None:
+    (tmp_path / "nothing").mkdir()
     analyze(compose_analyze(
         f"ckpt={trained_run}", f"out_dir={tmp_path}", "classes.enabled=true",
         f"classes.data_root={tmp_path / 'nothing'}", "classes.system_dir=/nonexistent",
@@ -773,12 +784,10 @@ def test_class_column_is_left_out_without_data(trained_run: Path, tmp_path: Path
 
 
 def test_class_column_left_out_names_the_setting_of_its_data_folder(trained_run: Path, tmp_path: Path) -> None:
-    a_file = tmp_path / "a_file"
-    a_file.write_text("not a folder")
     raw_files = trained_run.parent / "data" / "FashionMNIST" / "raw"  # the data's files, found as in Debian's folder
     analyze(compose_analyze(
         f"ckpt={trained_run}", f"out_dir={tmp_path / 'study'}", "classes.enabled=true",
-        f"classes.data_root={a_file}", f"classes.system_dir={raw_files}",
+        "classes.data_root=/proc", f"classes.system_dir={raw_files}",  # a folder, where nothing can be made
     ))  # fmt: skip
     reason = json.loads((tmp_path / "study" / "metrics.json").read_text())["classes_left_out"]
     assert reason.startswith("cannot create") and reason.endswith("set classes.data_root to a writable folder")

@@ -48,6 +48,12 @@ BAD_INPUTS = [
     ("unknown recipe", ["recipe=fancy"], ["Could not find 'recipe/fancy'", "default", "lab"]),
     ("unknown loss group", ["loss=wasserstein"], ["Could not find 'loss/wasserstein'", "bce", "hinge"]),
     ("misspelt setting", ["+seeed=1"], ["seeed is no setting (a typo?); the settings here: callbacks, ckpt_path"]),
+    ("misspelt setting without +", ["seeed=1"], ["seeed=1: seeed is no setting (a typo?); the settings here: call"]),
+    (
+        "misspelt model setting without +",
+        ["model.lrr=1"],
+        ["model.lrr=1: model.lrr is no setting (a typo?); the settings here: batch_size, betas,", "gan.module.GAN"],
+    ),
     ("setting under a group of global settings", ["+loss.typo=1"], ["loss is no setting (a typo?)"]),
     ("callback that is no config", ["+callbacks.typo=1"], ["callbacks.typo must be a config with a _target_"]),
     ("misspelt logger setting", ["+logger.flush_sec=10"], ["logger.flush_sec is no setting (a typo?)", "flush_secs"]),
@@ -165,6 +171,7 @@ BAD_INPUTS = [
     ),
     ("missing checkpoint", ["ckpt_path={tmp}/nothing.ckpt"], ["checkpoint not found"]),
     ("resume a folder without checkpoint", ["resume={tmp}"], ["checkpoint not found", "checkpoints/last.ckpt"]),
+    ("resume a checkpoints folder", ["resume={mlp_run}/checkpoints"], ["(resume takes a run folder); the run folder:"]),
     ("resume a finished run", ["resume={mlp_run}", "trainer.max_epochs=1"], ["has trained 1 epoch,", "nothing to"]),
     ("resume a checkpoint file", ["resume={mlp_ckpt}"], ["resume takes a run folder, got the file", "ckpt_path="]),
     (
@@ -493,6 +500,15 @@ def test_a_one_job_sweep_may_name_its_folder(places, tmp_path) -> None:
     result = run_script(script, "-m", *arguments, "seed=1", f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=only")
     assert result.returncode == 0, result.stderr[-2000:]
     assert (sweep_dir / "only" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_a_sweep_with_a_misspelt_setting_is_refused_in_one_line(places, tmp_path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    for typo in ("model.lrr=1", "model.lrr=1,2"):  # given once, or swept
+        result = run_sweep(places, sweep_dir, typo)
+        assert result.returncode == 1
+        assert result.stderr.strip().startswith("error: model.lrr=1: model.lrr is no setting (a typo?); the settings")
+        assert len(result.stderr.strip().splitlines()) == 1 and not sweep_dir.exists()
 
 
 def test_a_sweep_of_two_alike_jobs_in_one_folder_is_refused(places, tmp_path) -> None:

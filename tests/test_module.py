@@ -163,6 +163,12 @@ def test_load_generator_of_no_path_or_no_file_is_one_clear_line(path: object, me
         gan.load_generator(path)
 
 
+def test_load_generator_expands_the_home_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    save_checkpoint(make_gan("mlp"), tmp_path / "model.ckpt")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert not gan.load_generator("~/model.ckpt").training
+
+
 def test_load_generator_refuses_a_diverged_generator(tmp_path: Path) -> None:
     path = save_checkpoint(make_gan("mlp"), tmp_path / "model.ckpt")
     checkpoint = torch.load(path, weights_only=False)
