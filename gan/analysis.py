@@ -517,8 +517,8 @@ def write_run_artefacts(checkpoint: dict[str, Any], out_dir: Path) -> tuple[str,
 
 
 def check_command_line(arguments: list[str]) -> None:
-    """Refuse ``~ckpt`` and the other settings whose default is null in one line (Hydra's answer: they do not exist),
-    and ``hydra.sweeper.params`` (Hydra's: a traceback)."""
+    """Refuse in one line, before Hydra answers in several: ``~ckpt`` and the other settings whose default is null
+    (Hydra: they do not exist), ``KEY=~/...``, a misspelt setting and ``hydra.sweeper.params``."""
     refuse_null_removals(arguments, CONF_DIR / "analyze.yaml", MISSING_SETTING.format)
     refuse_home_shorthand(arguments)
     refuse_unknown_overrides(arguments, CONF_DIR, "analyze")
@@ -687,7 +687,7 @@ def analyze(cfg: DictConfig) -> Path:
             batches_trained=checkpoint["global_step"] // 2,  # two optimiser steps per batch
             latent_dim=latent_dim,
             has_batchnorm=any(isinstance(module, _BatchNorm) for module in generator.modules()),
-            noise=str(cfg.latent.noise_file) if cfg.latent.noise_file else f"seed {cfg.latent.seed}",
+            noise=str(noise_file) if noise_file else f"seed {seed}",
             num_images=len(noise),
             dims=settings["dims"],
             values=settings["values"],

@@ -92,9 +92,9 @@ def group_nodes() -> frozenset[str]:
 
 
 def check_command_line(arguments: list[str]) -> None:
-    """Refuse ``GROUP=null`` (or null in a sweep's list) in one line, naming the choices (Hydra answers it with a
-    traceback), ``~resume`` or ``~ckpt_path`` (Hydra's answer: they do not exist), and ``hydra.sweeper.params``
-    (Hydra fails on it with a traceback)."""
+    """Refuse in one line, before Hydra answers in several or with a traceback: ``GROUP=null`` (or null in a sweep's
+    list; naming the choices), ``~resume`` or ``~ckpt_path`` (Hydra: they do not exist), ``KEY=~/...``, a misspelt
+    setting and ``hydra.sweeper.params``."""
     refuse_null_removals(arguments, CONF_DIR / "train.yaml", REMOVAL_REFUSAL.format)
     refuse_home_shorthand(arguments)
     refuse_unknown_overrides(arguments, CONF_DIR, "train")
