@@ -13,14 +13,21 @@ except KeyboardInterrupt:
     sys.exit(128 + signal.SIGINT)
 
 
+def stop(signum: int, frame: object) -> None:
+    """SIGTERM (kill, timeout) or SIGHUP stops a study as Ctrl-C does: its unfinished files are removed."""
+    raise KeyboardInterrupt(signum)
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="analyze")
 def main(cfg: DictConfig) -> None:
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
     try:
         with exit_on_user_error():
             out_dir = analyze(cfg)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         print("\ninterrupted: out_dir keeps the previous study", file=sys.stderr)
-        sys.exit(128 + signal.SIGINT)
+        sys.exit(128 + (interrupt.args[0] if interrupt.args else signal.SIGINT))
     print(f"wrote the study to {out_dir} (report.md, report.html, metrics.json, figures)")
 
 

@@ -3,8 +3,10 @@
 import json
 import math
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +29,7 @@ from gan.errors import (
     MAX_SEED,
     UserError,
     declared_settings,
+    expand_home,
     outermost_missing,
     refuse_home_shorthand,
     refuse_null_removals,
@@ -61,6 +64,7 @@ from gan.training import CONF_DIR, is_training_run
 
 MISSING_SETTING = "{0} is missing: a study needs this setting; leave out ~{0}"
 SECTIONS = ("latent", "report", "classes")  # the sections of settings in conf/analyze.yaml
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # those that stop analyze.py: held off while files move
 STUDY_RECORD = ".study_files"  # in out_dir: the files the study there wrote, which the next study replaces
 # the files a study writes, with its value_<value>.png figures
 STUDY_FILES = (
@@ -128,7 +132,7 @@ def latest_checkpoint() -> Path:
 def resolve_checkpoint(ckpt: str) -> tuple[Path, Path]:
     """The ``.ckpt`` file and its run folder, given a ``.ckpt`` file, a run folder (or its ``checkpoints/``, or a
     folder holding a ``last.ckpt``) or ``latest``."""
-    path = latest_checkpoint() if ckpt == "latest" else Path(str(ckpt)).expanduser()
+    path = latest_checkpoint() if ckpt == "latest" else expand_home(str(ckpt), "ckpt")
     if path.is_dir():
         run_checkpoint = path / "checkpoints" / "last.ckpt"  # when missing, the path that "not found" names
         if path.name != "checkpoints" and (run_checkpoint.parent.is_dir() or not (path / "last.ckpt").is_file()):
@@ -412,7 +416,7 @@ def run_data_root(run_dir: Path) -> tuple[str | None, Path | None]:
     recorded = _recorded(run_dir / ".hydra" / "config.yaml", "data.root")
     if recorded is None:
         return None, None
-    root = Path(recorded).expanduser()
+    root = expand_home(recorded, "the run's data.root")
     training_dir = _recorded(run_dir / ".hydra" / "hydra.yaml", "hydra.runtime.cwd")
     candidates = [root] if training_dir is None else [Path(training_dir) / root, root]  # the same when absolute
     holding_data = [path for path in candidates if (path / "FashionMNIST").is_dir() or (path / CACHE_NAME).is_file()]
@@ -521,8 +525,8 @@ def check_command_line(arguments: list[str]) -> None:
     (Hydra: they do not exist), ``KEY=~/...``, a misspelt setting and ``hydra.sweeper.params``."""
     refuse_null_removals(arguments, CONF_DIR / "analyze.yaml", MISSING_SETTING.format)
     refuse_home_shorthand(arguments)
-    refuse_unknown_overrides(arguments, CONF_DIR, "analyze")
     refuse_sweeper_params(arguments, "analyze.py makes one study per call")
+    refuse_unknown_overrides(arguments, CONF_DIR, "analyze")
 
 
 def check_sections(cfg: DictConfig) -> None:
@@ -558,7 +562,8 @@ def check_options(cfg: DictConfig) -> None:
                 continue
             if not isinstance(value, str) or not value.strip():
                 raise UserError(f"classes.{name} must be a folder path, got {value!r}")
-        if (data_root := cfg.classes.data_root) is not None and not Path(data_root).expanduser().is_dir():
+        data_root = cfg.classes.data_root
+        if data_root is not None and not expand_home(data_root, "classes.data_root").is_dir():
             raise UserError(  # a typo would copy the data there and train a classifier for minutes
                 f"classes.data_root {data_root} is not a folder here; give the folder of the data and the cached"
                 " classifier (the run's data.root), or leave it out for that"
@@ -587,7 +592,7 @@ def study_noise(latent: DictConfig, latent_dim: int) -> torch.Tensor:
 def choose_out_dir(out_dir: str | None, ckpt_file: Path, run_dir: Path) -> Path:
     """``out_dir``, else the default beside the checkpoint; never a training run's folder."""
     default = default_out_dir(ckpt_file, run_dir)
-    chosen = Path(out_dir).expanduser() if out_dir else default
+    chosen = expand_home(out_dir, "out_dir") if out_dir else default
     if is_training_run(chosen):
         raise UserError(
             f"out_dir {chosen} is a training run's folder, whose loss_curve.png and models.txt the study would"
@@ -657,6 +662,20 @@ def replace_previous_study(out_dir: Path, files: list[Path]) -> None:
         path.unlink(missing_ok=True)
 
 
+@contextmanager
+def signals_ignored() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP are ignored while the block (milliseconds of file moves) runs."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread sets signal handlers
+        yield
+        return
+    handlers = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
 def analyze(cfg: DictConfig) -> Path:
     """Run the study that ``cfg`` (``conf/analyze.yaml``) describes; return the output folder."""
     started = time.perf_counter()
@@ -702,8 +721,9 @@ def analyze(cfg: DictConfig) -> Path:
             study.metrics["seconds"] = round(seconds, 2)
             (Path(staging) / "metrics.json").write_text(json.dumps(study.metrics, indent=2))
             write_report(study.metrics, models_text, figures, has_loss_curve, cfg.report.lang, Path(staging))
-            replace_previous_study(out_dir, previous_study)
-            (out_dir / STUDY_RECORD).write_text("".join(f"{name}\n" for name in names))  # before the files it names
-            for name in names:
-                os.replace(Path(staging) / name, out_dir / name)
+            with signals_ignored():  # out_dir holds one whole study, the previous or this one, never half of each
+                replace_previous_study(out_dir, previous_study)
+                (out_dir / STUDY_RECORD).write_text("".join(f"{name}\n" for name in names))  # before its files
+                for name in names:
+                    os.replace(Path(staging) / name, out_dir / name)
     return out_dir

@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from lightning_fabric.plugins import TorchCheckpointIO
 from torch import nn
 
-from gan.errors import UserError, first_line
+from gan.errors import UserError, expand_home, first_line
 from gan.module import CHECKPOINT_FORMAT
 
 
@@ -30,7 +30,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a ``.ckpt`` file of this project into CPU memory, or raise a UserError that says what is wrong with it."""
     if not isinstance(path, str | os.PathLike) or not str(path).strip():
         raise UserError(f"the checkpoint must be the path of a .ckpt file, got {path!r}")
-    path = Path(path).expanduser()
+    path = expand_home(path, "checkpoint")
     if path.is_dir():
         raise UserError(f"{path} is a folder; give a .ckpt file (a run keeps its own in checkpoints/)")
     if path.exists() and not path.is_file():
@@ -69,6 +69,24 @@ def _damaged_entry(checkpoint: dict[str, Any]) -> str | None:
                 return f"'{name}'"
         except (KeyError, TypeError, IndexError):
             return f"'{name}'"
+    return None
+
+
+def optimiser_states_problem(checkpoint: dict[str, Any]) -> str | None:
+    """What is wrong with the optimisers' states that continuing from the checkpoint restores, or None: missing,
+    damaged (not G's and D's states) or holding NaN or infinite numbers (a run that diverged)."""
+    states = checkpoint.get("optimizer_states")
+    if not (
+        isinstance(states, list)
+        and len(states) == 2  # G's and D's
+        and all(isinstance(state, dict) and isinstance(state.get("state"), dict) for state in states)
+    ):
+        return "its 'optimizer_states' entry is missing or damaged"
+    for index, state in enumerate(states):
+        for values in state["state"].values():
+            tensors = values.values() if isinstance(values, dict) else []
+            if any(isinstance(tensor, torch.Tensor) and not tensor.isfinite().all() for tensor in tensors):
+                return f"its optimiser state {index} holds NaN or infinite numbers (the run diverged)"
     return None
 
 

@@ -13,7 +13,15 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 from torchvision.datasets import FashionMNIST
 
-from gan.errors import UserError, first_line, outermost_missing, remove_made_folders, require_bool, require_int
+from gan.errors import (
+    UserError,
+    expand_home,
+    first_line,
+    outermost_missing,
+    remove_made_folders,
+    require_bool,
+    require_int,
+)
 
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 NUM_CLASSES = 10
@@ -118,9 +126,9 @@ class FashionMNISTDataModule(LightningDataModule):
         require_int("data.num_workers", num_workers, least=0)
         for name, value in (("download", download), ("pin_memory", pin_memory), ("on_device", on_device)):
             require_bool(f"data.{name}", value)
-        self.root = Path(root).expanduser()
+        self.root = expand_home(root, root_option)
         self.root_option = root_option
-        self.system_dir = Path(system_dir).expanduser()
+        self.system_dir = expand_home(system_dir, "data.system_dir")
         self.batch_size = batch_size
         self.download = download
         self.num_workers = num_workers

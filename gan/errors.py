@@ -2,6 +2,7 @@
 
 import math
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -82,9 +83,17 @@ def require_number(name: str, value: Any, positive: bool = False, most: float | 
     return value
 
 
+def expand_home(path: str | Path, name: str) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded; a UserError naming ``name`` where there is no such home."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError as error:  # ~nobody/...: "Could not determine home directory."
+        raise UserError(f"{name} {path}: {first_line(error)} (no such user?)") from error
+
+
 def require_writable_folder(name: str, folder: str | Path) -> Path:
     """``folder``, created if missing, when a file can be written there; else a UserError naming ``name``."""
-    folder = Path(folder).expanduser()
+    folder = expand_home(folder, name)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=folder).close()  # leaves nothing behind
@@ -158,7 +167,8 @@ def refuse_null_removals(arguments: Iterable[str], config_file: Path, message: C
 def refuse_sweeper_params(arguments: Iterable[str], advice: str) -> None:
     """Refuse ``hydra.sweeper.params`` on the command line, with ``advice``: Hydra fails on it with a traceback."""
     for argument in arguments:
-        if argument.lstrip("+~").startswith("hydra.sweeper.params"):
+        key = argument.lstrip("+~").partition("=")[0]
+        if key.startswith("hydra.sweeper.params") or key == "hydra.sweeper" and "params" in argument:
             raise UserError(f"{argument}: Hydra cannot take hydra.sweeper.params on the command line; {advice}")
 
 
@@ -166,10 +176,10 @@ def refuse_home_shorthand(arguments: Iterable[str]) -> None:
     """Refuse ``KEY=~/...`` (quoted, so the shell left the ~): Hydra's parser fails on it with several lines."""
     for argument in arguments:
         key, equals, value = argument.partition("=")
-        if equals and value.startswith("~") and not key.startswith("~"):
+        if equals and re.match(r"^(.*[,\[])?\s*~", value) and not key.startswith("~"):  # a sweep's or list's item too
             raise UserError(
                 f"{argument}: Hydra cannot read a value that starts with ~; give the whole path, such as"
-                f" {key}={Path.home()}{value[1:]}"
+                f" {Path.home()} for ~"
             )
 
 
@@ -197,9 +207,11 @@ def unknown_setting(error: Exception, overrides: list[str]) -> str | None:
     if not isinstance(unknown, ConfigAttributeError | ConfigKeyError) or unknown.parent_node is None:
         return None
     node, key = unknown.parent_node, str(unknown.full_key)
-    argument = next((argument for argument in overrides if argument.partition("=")[0] == key), key)
+    argument = next((item for item in overrides if f"{item.partition('=')[0]}.".startswith(f"{key}.")), key)
     settings = ", ".join(sorted(str(name) for name in node if not str(name).startswith("_") and name != "hydra"))
     also = f"; +{argument} passes it to {node['_target_']}, if that takes it" if "_target_" in node else ""
+    if not settings:
+        return f"{argument}: {key} is no setting yet; +{argument} adds it"
     return f"{argument}: {key} is no setting (a typo?); the settings here: {settings}{also}"
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gan.errors import UserError, first_line
+from gan.errors import UserError, expand_home, first_line
 
 MIN_CORRELATED = 3  # a correlation over the latent numbers needs at least 3 of them (2 give only +1 or -1)
 # A nearly blank image (no garment, one grey level) has under BLANK_SHARE of its pixels more than BLANK_LEVEL (13 of
@@ -31,7 +31,7 @@ def custom_noise(num_images: int, latent_dim: int, seed: int) -> torch.Tensor:
 
 def load_noise(path: str | Path, num_images: int, latent_dim: int) -> torch.Tensor:
     """A user's own noise from a ``.pt`` or ``.npy`` file of shape ``num_images x latent_dim``."""
-    path = Path(path).expanduser()
+    path = expand_home(path, "latent.noise_file")
     if path.suffix not in (".pt", ".npy"):
         raise UserError(f"latent.noise_file must be a .pt or .npy file, got {path}")
     if not path.is_file():
@@ -65,7 +65,7 @@ def load_noise(path: str | Path, num_images: int, latent_dim: int) -> torch.Tens
         raise UserError(f"latent.noise_file {path} holds NaN or infinite numbers")
     if largest > MAX_LATENT_VALUE:
         raise UserError(
-            f"latent.noise_file {path} holds {largest:g}; its numbers must be within ±{MAX_LATENT_VALUE:,.0f}, like"
+            f"latent.noise_file {path} holds {largest:,.10g}; its numbers must be within ±{MAX_LATENT_VALUE:,.0f}, like"
             " latent.values"
         )
     return numbers.float()

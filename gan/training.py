@@ -32,7 +32,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException, SI
 from torch.utils.tensorboard import SummaryWriter
 
 from gan.callbacks import DivergenceCheck, ImageQuality, LogConfig
-from gan.checkpoint import model_name, non_finite_weights, read_checkpoint, whole_epochs
+from gan.checkpoint import model_name, non_finite_weights, optimiser_states_problem, read_checkpoint, whole_epochs
 from gan.errors import (
     MAX_SEED,
     UserError,
@@ -97,8 +97,8 @@ def check_command_line(arguments: list[str]) -> None:
     setting and ``hydra.sweeper.params``."""
     refuse_null_removals(arguments, CONF_DIR / "train.yaml", REMOVAL_REFUSAL.format)
     refuse_home_shorthand(arguments)
-    refuse_unknown_overrides(arguments, CONF_DIR, "train")
     refuse_sweeper_params(arguments, "give each swept setting as KEY=A,B (python train.py -m model=mlp,conv seed=0,1)")
+    refuse_unknown_overrides(arguments, CONF_DIR, "train")
     groups = config_groups()
     for argument in arguments:
         key, _, value = argument.partition("=")
@@ -347,11 +347,14 @@ def resume_checkpoint(cfg: DictConfig) -> str | None:
         hint = "" if run is None else f"; continue that run with resume={run}"
         raise UserError(f"ckpt_path takes a .ckpt file, got the folder {path}{hint}")
     checkpoint = read_checkpoint(path)
+    earlier = "start from an earlier checkpoint of the run with ckpt_path=RUN/checkpoints/epoch_NNN.ckpt"
     if broken := non_finite_weights(checkpoint):
         raise UserError(
             f"{path} holds NaN or infinite values in {broken[0]}{' and others' * (len(broken) > 1)} (the run"
-            " diverged); continue from an earlier checkpoint of the run"
+            f" diverged); {earlier}"
         )
+    if problem := optimiser_states_problem(checkpoint):
+        raise UserError(f"{path} cannot be continued from: {problem}; {earlier}")
     check_same_model(path, checkpoint["hyper_parameters"], cfg.model)
     trained = whole_epochs(checkpoint)
     if trained >= cfg.trainer.max_epochs:

@@ -4,6 +4,7 @@ import gzip
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -587,7 +588,7 @@ BAD_INPUTS = [
     ("out_dir={run}", "is a training run's folder, whose loss_curve.png and models.txt the study would replace"),
     ("latent.noise_file={text_pt}", "it must hold one array of real numbers, saved with torch.save (.pt)"),
     ("latent.noise_file={complex_pt}", "holds torch.complex64 values; it must hold real numbers"),
-    ("latent.noise_file={huge}", "holds 2e+06; its numbers must be within ±1,000,000, like latent.values"),
+    ("latent.noise_file={huge}", "holds 1,000,001; its numbers must be within ±1,000,000, like latent.values"),
     ("latent.noise_file={meta_pt}", "cannot read latent.noise_file {meta_pt} (Cannot copy out of meta tensor"),
     ("ckpt={no_loops}", "{no_loops} is a damaged checkpoint of this project: its 'loops' entry is missing or"),
     ("device=tpu", "device must be auto, cpu or cuda, got 'tpu'"),
@@ -627,7 +628,7 @@ def test_bad_input_is_refused_with_one_line(override: str, message: str, trained
     np.save(tmp_path / "same.npy", np.ones((8, 100)))
     (tmp_path / "text.pt").write_text("not a tensor")
     torch.save(torch.zeros(8, 100, dtype=torch.complex64), tmp_path / "complex.pt")
-    np.save(tmp_path / "huge.npy", np.full((8, 100), 2e6))
+    np.save(tmp_path / "huge.npy", np.full((8, 100), 1e6 + 1))
     torch.save(torch.empty(8, 100, device="meta"), tmp_path / "meta.pt")
     checkpoint = torch.load(trained_run / "checkpoints" / "last.ckpt", weights_only=False)
     del checkpoint["loops"]
@@ -684,6 +685,8 @@ def test_sweeper_params_a_home_shorthand_and_a_misspelt_setting_are_refused_in_o
         check_command_line(["ckpt=x", "hydra.sweeper.params={a:1}"])
     with pytest.raises(UserError, match="^ckpt=~/run: Hydra cannot read a value that starts with ~; give the whole"):
         check_command_line(["ckpt=~/run"])
+    with pytest.raises(UserError, match="^latent.values=\\[1, ~/x\\]: Hydra cannot read a value that starts with ~"):
+        check_command_line(["ckpt=x", "latent.values=[1, ~/x]"])  # an item of a list (or of a sweep)
     with pytest.raises(UserError, match=re.escape("latent.dim=[1]: latent.dim is no setting (a typo?); the settings")):
         check_command_line(["ckpt=x", "latent.dim=[1]"])
     check_command_line(["ckpt=x", "latent.dims=[1]"])  # no typo: no complaint
@@ -742,6 +745,34 @@ def test_ctrl_c_stops_with_one_line() -> None:
     result = run_interrupted("import gan.analysis", "gan.analysis.analyze")  # the study is interrupted
     assert result.returncode == 130
     assert result.stderr.strip() == "interrupted: out_dir keeps the previous study"
+
+
+def study_signalled(trained_run: Path, out_dir: Path, target: str, signum: int) -> subprocess.CompletedProcess:
+    """analyze.py as a script, whose ``target`` in gan.analysis (at work on the study) first receives ``signum``."""
+    code = (
+        "import os, runpy, signal, sys\nimport gan.analysis\n"
+        f"original = gan.analysis.{target}\n"
+        f"def signalled(*args, **kwargs):\n    os.kill(os.getpid(), {int(signum)})\n"
+        "    return original(*args, **kwargs)\n"
+        f"gan.analysis.{target} = signalled\n"
+        f"sys.argv = ['analyze.py', 'ckpt={trained_run}', 'out_dir={out_dir}', 'classes.enabled=false',"
+        " 'latent.dims=[0]', 'latent.num_images=2', 'latent.random_directions=20']\n"
+        "runpy.run_path('analyze.py', run_name='__main__')"
+    )
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def test_sigterm_stops_a_study_as_ctrl_c_does_and_the_file_moves_finish(trained_run: Path, tmp_path: Path) -> None:
+    out_dir = tmp_path / "study"
+    analyze(compose_analyze(f"ckpt={trained_run}", f"out_dir={out_dir}", "latent.values=[7]"))
+    before = {path.name: path.read_bytes() for path in out_dir.iterdir()}
+    result = study_signalled(trained_run, out_dir, "write_report", signal.SIGTERM)  # kill, timeout
+    assert result.returncode == 128 + signal.SIGTERM, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1] == "interrupted: out_dir keeps the previous study"
+    assert {path.name: path.read_bytes() for path in out_dir.iterdir()} == before  # no hidden folder left
+    result = study_signalled(trained_run, out_dir, "replace_previous_study", signal.SIGINT)  # as the files move
+    assert result.returncode == 0 and "value_1.png" in {path.name for path in out_dir.iterdir()}
+    assert "value_7.png" not in {path.name for path in out_dir.iterdir()}  # the whole new study, none of the old
 
 
 def test_ctrl_c_while_hydra_composes_the_settings_exits_quietly() -> None:

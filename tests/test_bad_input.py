@@ -167,7 +167,17 @@ BAD_INPUTS = [
     (
         "checkpoint of a diverged run",
         ["ckpt_path={diverged_ckpt}", "trainer.max_epochs=2"],
-        ["{diverged_ckpt} holds NaN or infinite values in discriminator.fc1.weight (the run diverged); continue"],
+        ["{diverged_ckpt} holds NaN or infinite values in discriminator.fc1.weight (the run diverged); start from"],
+    ),
+    (
+        "checkpoint of a diverged optimiser",
+        ["ckpt_path={diverged_adam_ckpt}", "trainer.max_epochs=2"],
+        ["cannot be continued from: its optimiser state 1 holds NaN or infinite numbers (the run diverged)"],
+    ),
+    (
+        "checkpoint without optimiser states",
+        ["ckpt_path={no_adam_ckpt}", "trainer.max_epochs=2"],
+        ["cannot be continued from: its 'optimizer_states' entry is missing or damaged"],
     ),
     ("missing checkpoint", ["ckpt_path={tmp}/nothing.ckpt"], ["checkpoint not found"]),
     ("resume a folder without checkpoint", ["resume={tmp}"], ["checkpoint not found", "checkpoints/last.ckpt"]),
@@ -256,6 +266,11 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     checkpoint["gan_format"] = 1
     checkpoint["state_dict"]["discriminator.fc1.weight"][0, 0] = float("nan")  # losses may stay finite a while
     torch.save(checkpoint, tmp / "diverged.ckpt")
+    checkpoint = torch.load(tmp / "mlp_run" / "checkpoints" / "last.ckpt", weights_only=False)
+    next(iter(checkpoint["optimizer_states"][1]["state"].values()))["exp_avg"].fill_(float("nan"))
+    torch.save(checkpoint, tmp / "diverged_adam.ckpt")
+    checkpoint["optimizer_states"] = None
+    torch.save(checkpoint, tmp / "no_adam.ckpt")
     (tmp / "not.ckpt").write_text("hello")
     return {
         "tmp": tmp,
@@ -266,6 +281,8 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "old_ckpt": tmp / "old.ckpt",
         "not_ckpt": tmp / "not.ckpt",
         "diverged_ckpt": tmp / "diverged.ckpt",
+        "diverged_adam_ckpt": tmp / "diverged_adam.ckpt",
+        "no_adam_ckpt": tmp / "no_adam.ckpt",
     }
 
 
