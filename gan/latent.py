@@ -3,6 +3,7 @@
 Pixel distances are mean absolute differences on the [0, 1] grey scale (0.01 is about 2.5 of 255 levels).
 """
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,9 @@ def load_noise(path: str | Path, num_images: int, latent_dim: int) -> torch.Tens
             else f"latent.noise_file not found: {path}"
         )
     try:
-        loaded = torch.load(path, weights_only=True) if path.suffix == ".pt" else np.load(path, allow_pickle=False)
+        with warnings.catch_warnings():  # torch's notes on loading sparse or quantized tensors: not the user's concern
+            warnings.simplefilter("ignore")
+            loaded = torch.load(path, weights_only=True) if path.suffix == ".pt" else np.load(path, allow_pickle=False)
         if isinstance(loaded, np.ndarray) and not loaded.dtype.isnative:  # saved on a big-endian machine
             loaded = loaded.astype(loaded.dtype.newbyteorder("="))
         loaded = torch.as_tensor(loaded)
