@@ -64,7 +64,7 @@ from gan.training import CONF_DIR, is_training_run
 
 MISSING_SETTING = "{0} is missing: a study needs this setting; leave out ~{0}"
 SECTIONS = ("latent", "report", "classes")  # the sections of settings in conf/analyze.yaml
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # those that stop analyze.py: held off while files move
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # those that stop analyze.py: ignored while files move
 STUDY_RECORD = ".study_files"  # in out_dir: the files the study there wrote, which the next study replaces
 # the files a study writes, with its value_<value>.png figures
 STUDY_FILES = (
