@@ -83,18 +83,16 @@ def optimiser_states_problem(checkpoint: dict[str, Any]) -> str | None:
     ):
         return "its 'optimizer_states' entry is missing or damaged"
     for index, state in enumerate(states):
-        for values in state["state"].values():
-            tensors = values.values() if isinstance(values, dict) else []
-            if any(isinstance(tensor, torch.Tensor) and not tensor.isfinite().all() for tensor in tensors):
-                return f"its optimiser state {index} holds NaN or infinite numbers (the run diverged)"
+        if any(non_finite(values) for values in state["state"].values() if isinstance(values, dict)):
+            return f"its optimiser state {index} holds NaN or infinite numbers (the run diverged)"
     return None
 
 
-def non_finite_weights(checkpoint: dict[str, Any]) -> list[str]:
-    """The names of the checkpoint's weights (and buffers) that hold a NaN or an infinite number."""
+def non_finite(tensors: dict[str, Any]) -> list[str]:
+    """The names of the floating-point tensors among ``tensors`` (a state dict) that hold a NaN or an infinity."""
     return [
         name
-        for name, tensor in checkpoint["state_dict"].items()
+        for name, tensor in tensors.items()
         if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not tensor.isfinite().all()
     ]
 
@@ -108,7 +106,7 @@ def finite_generator(checkpoint: dict[str, Any], path: str | Path, device: str |
     """The generator of the checkpoint read from ``path``, refused when it holds a NaN or infinite weight (the run
     diverged)."""
     generator = generator_from_checkpoint(checkpoint, device)
-    if not all(tensor.isfinite().all() for tensor in generator.state_dict().values() if tensor.is_floating_point()):
+    if non_finite(generator.state_dict()):
         raise UserError(
             f"the generator in {path} holds NaN or infinite weights (the run diverged); use an earlier checkpoint of"
             " the run"

@@ -32,7 +32,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException, SI
 from torch.utils.tensorboard import SummaryWriter
 
 from gan.callbacks import DivergenceCheck, ImageQuality, LogConfig
-from gan.checkpoint import model_name, non_finite_weights, optimiser_states_problem, read_checkpoint, whole_epochs
+from gan.checkpoint import model_name, non_finite, optimiser_states_problem, read_checkpoint, whole_epochs
 from gan.errors import (
     MAX_SEED,
     UserError,
@@ -348,7 +348,7 @@ def resume_checkpoint(cfg: DictConfig) -> str | None:
         raise UserError(f"ckpt_path takes a .ckpt file, got the folder {path}{hint}")
     checkpoint = read_checkpoint(path)
     earlier = "start from an earlier checkpoint of the run with ckpt_path=RUN/checkpoints/epoch_NNN.ckpt"
-    if broken := non_finite_weights(checkpoint):
+    if broken := non_finite(checkpoint["state_dict"]):
         raise UserError(
             f"{path} holds NaN or infinite values in {broken[0]}{' and others' * (len(broken) > 1)} (the run"
             f" diverged); {earlier}"
