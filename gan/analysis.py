@@ -28,13 +28,10 @@ from gan.data import FashionMNISTDataModule
 from gan.errors import (
     MAX_SEED,
     UserError,
+    check_hydra_arguments,
     declared_settings,
     expand_home,
     outermost_missing,
-    refuse_home_shorthand,
-    refuse_null_removals,
-    refuse_sweeper_params,
-    refuse_unknown_overrides,
     remove_made_folders,
     require_bool,
     require_declared,
@@ -523,10 +520,7 @@ def write_run_artefacts(checkpoint: dict[str, Any], out_dir: Path) -> tuple[str,
 def check_command_line(arguments: list[str]) -> None:
     """Refuse in one line, before Hydra answers in several: ``~ckpt`` and the other settings whose default is null
     (Hydra: they do not exist), ``KEY=~/...``, a misspelt setting and ``hydra.sweeper.params``."""
-    refuse_null_removals(arguments, CONF_DIR / "analyze.yaml", MISSING_SETTING.format)
-    refuse_home_shorthand(arguments)
-    refuse_sweeper_params(arguments, "analyze.py makes one study per call")
-    refuse_unknown_overrides(arguments, CONF_DIR, "analyze")
+    check_hydra_arguments(arguments, CONF_DIR, "analyze", MISSING_SETTING.format, "analyze.py makes one study per call")
 
 
 def check_sections(cfg: DictConfig) -> None:

@@ -164,6 +164,18 @@ def refuse_null_removals(arguments: Iterable[str], config_file: Path, message: C
             raise UserError(message(key))
 
 
+def check_hydra_arguments(
+    arguments: list[str], config_dir: Path, config_name: str, removal_refusal: Callable[[str], str], sweep_advice: str
+) -> None:
+    """Refuse in one line what Hydra would answer in several or with a traceback: ``~KEY`` of a null setting (with
+    ``removal_refusal(KEY)``), ``KEY=~/...``, ``hydra.sweeper.params`` (with ``sweep_advice``) and a misspelt setting
+    of ``config_dir/config_name.yaml``."""
+    refuse_null_removals(arguments, config_dir / f"{config_name}.yaml", removal_refusal)
+    refuse_home_shorthand(arguments)
+    refuse_sweeper_params(arguments, sweep_advice)
+    refuse_unknown_overrides(arguments, config_dir, config_name)
+
+
 def refuse_sweeper_params(arguments: Iterable[str], advice: str) -> None:
     """Refuse ``hydra.sweeper.params`` on the command line, with ``advice``: Hydra fails on it with a traceback."""
     for argument in arguments:

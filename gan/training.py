@@ -36,14 +36,11 @@ from gan.checkpoint import model_name, non_finite, optimiser_states_problem, rea
 from gan.errors import (
     MAX_SEED,
     UserError,
+    check_hydra_arguments,
     declared_settings,
     exit_on_user_error,
     first_line,
     outermost_missing,
-    refuse_home_shorthand,
-    refuse_null_removals,
-    refuse_sweeper_params,
-    refuse_unknown_overrides,
     remove_made_folders,
     require_declared,
     require_int,
@@ -95,10 +92,8 @@ def check_command_line(arguments: list[str]) -> None:
     """Refuse in one line, before Hydra answers in several or with a traceback: ``GROUP=null`` (or null in a sweep's
     list; naming the choices), ``~resume`` or ``~ckpt_path`` (Hydra: they do not exist), ``KEY=~/...``, a misspelt
     setting and ``hydra.sweeper.params``."""
-    refuse_null_removals(arguments, CONF_DIR / "train.yaml", REMOVAL_REFUSAL.format)
-    refuse_home_shorthand(arguments)
-    refuse_sweeper_params(arguments, "give each swept setting as KEY=A,B (python train.py -m model=mlp,conv seed=0,1)")
-    refuse_unknown_overrides(arguments, CONF_DIR, "train")
+    sweep_advice = "give each swept setting as KEY=A,B (python train.py -m model=mlp,conv seed=0,1)"
+    check_hydra_arguments(arguments, CONF_DIR, "train", REMOVAL_REFUSAL.format, sweep_advice)
     groups = config_groups()
     for argument in arguments:
         key, _, value = argument.partition("=")
