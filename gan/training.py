@@ -371,8 +371,10 @@ def check_same_model(path: str | Path, saved: dict[str, Any], model: DictConfig)
             )
     # the top-level _target_, _recursive_ and _convert_ tell Hydra how to build the GAN: not its arguments
     arguments = {key: value for key, value in OmegaConf.to_container(model, resolve=True).items() if key[0] != "_"}
-    # model.fused_adam=false: what the checkpoints from before the setting were trained with
-    saved, this = {"model.fused_adam": False} | _flatten(saved, "model."), _flatten(arguments, "model.")
+    # a setting newer than the checkpoint (model.fused_adam) has the GAN's default, as when the GAN is rebuilt from it
+    parameters = inspect.signature(GAN).parameters.values()
+    defaults = {arg.name: arg.default for arg in parameters if arg.default is not inspect.Parameter.empty}
+    saved, this = _flatten(defaults | saved, "model."), _flatten(arguments, "model.")
     sources = _flatten(OmegaConf.to_container(model, resolve=False), "model.")  # "${seed}" for model.noise_seed
     differing = [
         f"{key}={saved.get(key, '<unset>')} (this run {this.get(key, '<unset>')}{_set_by(sources.get(key))})"
