@@ -50,6 +50,7 @@ from gan.errors import (
 )
 from gan.module import GAN
 
+SAME_MATHS_SETTINGS = ("model.cuda_graph",)  # how the steps run, not what they compute: ignored on resuming
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "64-true")  # true 16-bit weights make these GANs diverge
 
 
@@ -375,6 +376,9 @@ def check_same_model(path: str | Path, saved: dict[str, Any], model: DictConfig)
     parameters = inspect.signature(GAN).parameters.values()
     defaults = {arg.name: arg.default for arg in parameters if arg.default is not inspect.Parameter.empty}
     saved, this = _flatten(defaults | saved, "model."), _flatten(arguments, "model.")
+    for setting in SAME_MATHS_SETTINGS:  # a GPU run's checkpoint may go on on the CPU, and back
+        saved.pop(setting, None)
+        this.pop(setting, None)
     sources = _flatten(OmegaConf.to_container(model, resolve=False), "model.")  # "${seed}" for model.noise_seed
     differing = [
         f"{key}={saved.get(key, '<unset>')} (this run {this.get(key, '<unset>')}{_set_by(sources.get(key))})"
@@ -461,6 +465,12 @@ def _check_settings(cfg: DictConfig) -> None:
         raise UserError(
             f"trainer.devices={devices} runs one process per device, which needs hardware=ddp (DDP that allows each"
             " step's unused network); for CPU processes add trainer.accelerator=cpu trainer.precision=32-true"
+        )
+    if cfg.model.get("cuda_graph") is True and (cfg.trainer.accelerator == "cpu" or runs_ddp(cfg)):
+        where = "DDP's processes (hardware=ddp)" if runs_ddp(cfg) else "the CPU (trainer.accelerator=cpu)"
+        raise UserError(
+            f"model.cuda_graph=true replays each training step on one CUDA GPU (hardware=gpu), not on {where};"
+            " add model.cuda_graph=false"
         )
     if (callbacks := cfg.get("callbacks")) and callbacks.get("progress_bar"):
         require_int("callbacks.progress_bar.refresh_rate", callbacks.progress_bar.refresh_rate, least=0)

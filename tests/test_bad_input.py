@@ -217,6 +217,16 @@ BAD_INPUTS = [
         ["trainer.devices=2"],
         ["trainer.devices=2 runs one process per device", "hardware=ddp"],
     ),
+    (
+        "cuda graph on the cpu",
+        ["model.cuda_graph=true"],
+        ["model.cuda_graph=true replays each training step on one CUDA GPU (hardware=gpu), not on the CPU"],
+    ),
+    (
+        "cuda graph under ddp",
+        ["hardware=ddp", "trainer.accelerator=cpu", "trainer.precision=32-true", "model.cuda_graph=true"],
+        ["not on DDP's processes (hardware=ddp); add model.cuda_graph=false"],
+    ),
     ("clipping with manual optimisation", ["+trainer.gradient_clip_val=1.0"], ["leave trainer.gradient_clip_val out"]),
     ("accumulation", ["+trainer.accumulate_grad_batches=2"], ["leave trainer.accumulate_grad_batches out"]),
     (

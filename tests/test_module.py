@@ -17,6 +17,7 @@ import gan
 from gan.checkpoint import AtomicCheckpointIO
 from gan.data import FashionMNISTDataModule
 from gan.errors import UserError, first_line
+from gan.graphs import set_capturable
 from gan.module import GAN, discriminator_loss, ema_with_warmup, generator_loss, r1_penalty, update_average
 from gan.nets import conv
 
@@ -94,6 +95,43 @@ def test_fused_adam_makes_the_same_update_up_to_rounding(fake_data_root: Path) -
         assert [opt.param_groups[0]["fused"] for opt in trainer.optimizers] == [fused or None] * 2  # None: torch's
         trained[fused] = snapshot(module)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(trained[False], trained[True], strict=True))
+
+
+class StepHookRecorder(Callback):
+    """A callback with Lightning's backward and optimiser-step hooks, which only Lightning's wrappers call."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def on_after_backward(self, trainer: Trainer, pl_module: GAN) -> None:
+        self.calls.append("backward")
+
+    def on_before_optimizer_step(self, trainer: Trainer, pl_module: GAN, optimizer: torch.optim.Optimizer) -> None:
+        self.calls.append("step")
+
+
+def test_the_direct_step_trains_as_lightnings_wrappers_and_gives_way_to_their_hooks(fake_data_root: Path) -> None:
+    trained, recorder = {}, StepHookRecorder()
+    for with_hooks in (False, True):
+        torch.manual_seed(0)  # the same weights, batches and noise
+        module = make_gan("mlp")
+        datamodule = FashionMNISTDataModule(
+            root=str(fake_data_root), system_dir="/nonexistent", download=False, batch_size=8
+        )
+        trainer = Trainer(
+            max_epochs=1,
+            limit_train_batches=3,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            callbacks=[recorder] if with_hooks else [],
+        )
+        trainer.fit(module, datamodule=datamodule)
+        assert (module._direct_step is None) == with_hooks  # plain loss.backward() and step() unless hooks want them
+        assert trainer.global_step == 2 * 3
+        trained[with_hooks] = snapshot(module)
+    assert recorder.calls == ["backward", "step"] * 2 * 3
+    assert all(torch.equal(a, b) for a, b in zip(trained[False], trained[True], strict=True))
 
 
 def test_fixed_noise_is_seeded_and_a_buffer() -> None:
@@ -452,3 +490,17 @@ def test_r1_gamma_changes_the_discriminator_step_only(fake_data_root: Path) -> N
         trained[r1_gamma] = module
     assert changed(trained[10.0].discriminator, snapshot(trained[0.0].discriminator))
     assert torch.isfinite(trainer.callback_metrics["loss/d_epoch"])
+
+
+def test_adam_states_saved_for_a_cuda_graph_step_on_the_cpu() -> None:
+    weights = torch.nn.Parameter(torch.ones(3))
+    saved = torch.optim.Adam([weights], capturable=True).state_dict()  # as hardware=gpu's checkpoints hold them
+    saved["state"] = {0: {"step": torch.tensor(5.0), "exp_avg": torch.zeros(3), "exp_avg_sq": torch.zeros(3)}}
+    resumed = torch.optim.Adam([weights])
+    resumed.load_state_dict(saved)
+    weights.grad = torch.ones(3)
+    with pytest.raises(AssertionError, match="If capturable=True"):
+        resumed.step()
+    set_capturable(resumed, False)  # what GAN.on_train_start does on the CPU
+    resumed.step()
+    assert resumed.state[weights]["step"].item() == 6.0 and not resumed.param_groups[0]["capturable"]

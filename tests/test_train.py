@@ -14,8 +14,11 @@ from pytorch_lightning import Callback, Trainer
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import gan
+import gan.module
 from gan.errors import UserError
-from gan.training import build, check_same_model, hide_cuda_without_gpu, register_resolvers
+from gan.graphs import WARMUP_BATCHES, GraphedStep, set_capturable
+from gan.module import GAN
+from gan.training import build, check_same_model, fit, hide_cuda_without_gpu, register_resolvers
 from tests.conftest import ROOT, run_script, tiny_train_args
 
 SCALARS = ["loss/d_step", "loss/g_step", "loss/d_epoch", "loss/g_epoch", "D(x)_step", "D(G(z))_step"]
@@ -128,6 +131,16 @@ def test_a_checkpoint_from_before_fused_adam_counts_as_unfused() -> None:
         check_same_model("old.ckpt", saved, compose_train("model.fused_adam=true").model)
 
 
+def test_a_run_may_go_on_with_or_without_cuda_graphs() -> None:
+    cfg = compose_train()
+    saved = {key: value for key, value in OmegaConf.to_container(cfg.model, resolve=True).items() if key[0] != "_"}
+    saved["cuda_graph"] = True  # a checkpoint of hardware=gpu
+    check_same_model("gpu.ckpt", saved, cfg.model)
+    saved["lr"] = 0.5
+    with pytest.raises(UserError, match=re.escape("gpu.ckpt was trained with model.lr=0.5 (this run 0.002)")):
+        check_same_model("gpu.ckpt", saved, cfg.model)
+
+
 @pytest.mark.parametrize("model", ["mlp", "conv"])
 def test_recipe_lab_is_the_plain_lab_loop_and_the_default_is_not(model: str) -> None:
     lab = compose_train(f"model={model}", "recipe=lab")
@@ -159,15 +172,16 @@ def test_a_cpu_run_without_a_gpu_hides_cuda_from_torch(
 
 class FailOnGpuSync(Callback):
     """Makes any wait of the host for the GPU an error, from the start of each batch to the start of the next,
-    except around the logging steps (which copy the logged values to the host once) and in the first two batches
-    (the cuDNN autotuner's trials)."""
+    except around the logging steps (which copy the logged values to the host once) and in the batches before the
+    CUDA graph's replays (the cuDNN autotuner's trials, and the capture)."""
 
     def on_train_batch_start(self, trainer: Trainer, pl_module, batch, batch_idx: int) -> None:
         logging_step = batch_idx % trainer.log_every_n_steps == trainer.log_every_n_steps - 1
-        torch.cuda.set_sync_debug_mode("default" if logging_step or batch_idx < 2 else "error")
+        torch.cuda.set_sync_debug_mode("default" if logging_step or batch_idx <= WARMUP_BATCHES else "error")
 
-    def on_train_epoch_end(self, trainer: Trainer, pl_module) -> None:
-        torch.cuda.set_sync_debug_mode("default")
+    def on_train_batch_end(self, trainer: Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if batch_idx == trainer.num_training_batches - 1:  # the epoch's end reads the losses (DivergenceCheck)
+            torch.cuda.set_sync_debug_mode("default")
 
     def on_exception(self, trainer: Trainer, pl_module, exception: BaseException) -> None:
         torch.cuda.set_sync_debug_mode("default")
@@ -191,3 +205,58 @@ def test_gpu_batches_never_wait_for_the_gpu_between_logging_steps(model: str, fa
     datamodule, module, trainer = build(cfg, extra_callbacks=[FailOnGpuSync()])
     trainer.fit(module, datamodule=datamodule)
     assert trainer.global_step == 2 * 48
+    assert module._direct_step.graph is not None  # hardware=gpu replays its steps as a CUDA graph
+
+
+def train_tiny(
+    data_root: Path, output_dir: Path, *overrides: str, hardware: str = "gpu", ckpt_path: Path | None = None
+) -> tuple[GAN, Trainer]:
+    """A 32-bit, deterministic run of 12 batches of 8 images an epoch, and its trainer."""
+    cfg = compose_train(
+        f"hardware={hardware}",
+        "trainer.precision=32-true",
+        "++trainer.benchmark=false",  # the same convolution algorithms in every run (hardware=gpu sets it)
+        "trainer.deterministic=true",
+        f"data.root={data_root}",
+        "data.system_dir=/nonexistent",
+        "data.download=false",
+        "data.batch_size=8",
+        "trainer.max_epochs=1",
+        "metrics.every_n_epochs=0",
+        f"paths.output_dir={output_dir}",
+        *overrides,
+    )
+    datamodule, module, trainer = build(cfg)
+    fit(trainer, module, datamodule, None if ckpt_path is None else str(ckpt_path))
+    return module, trainer
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU")
+@pytest.mark.parametrize("recipe", [["model=conv"], ["model=mlp", "model.loss=hinge", "model.r1_gamma=1.0"]])
+def test_cuda_graph_replays_train_as_the_eager_steps_do(
+    recipe: list[str], fake_data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    graphed, graphed_trainer = train_tiny(fake_data_root, tmp_path / "graph", *recipe)
+    # the eager steps with the graph's Adam (capturable), which rounds its bias correction on the GPU
+    monkeypatch.setattr(gan.module, "set_capturable", lambda optimizer, capturable: set_capturable(optimizer, True))
+    eager, eager_trainer = train_tiny(fake_data_root, tmp_path / "eager", *recipe, "model.cuda_graph=false")
+    assert graphed._direct_step.graph is not None and not isinstance(eager._direct_step, GraphedStep)
+    assert graphed_trainer.global_step == eager_trainer.global_step == 2 * 12
+    for name, eager_weights in eager.state_dict().items():
+        graphed_weights = graphed.state_dict()[name]
+        torch.testing.assert_close(graphed_weights, eager_weights, msg=lambda text, name=name: f"{name}: {text}")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU")
+@pytest.mark.parametrize("hardware", ["gpu", "cpu"])
+def test_a_graphed_run_goes_on_from_its_checkpoint(hardware: str, fake_data_root: Path, tmp_path: Path) -> None:
+    _, first = train_tiny(fake_data_root, tmp_path / "first")
+    first_checkpoint = tmp_path / "first.ckpt"
+    first.save_checkpoint(first_checkpoint)
+    resumed, trainer = train_tiny(
+        fake_data_root, tmp_path / "resumed", "trainer.max_epochs=2", hardware=hardware, ckpt_path=first_checkpoint
+    )
+    assert trainer.global_step == 2 * 2 * 12
+    assert isinstance(resumed._direct_step, GraphedStep) == (hardware == "gpu")
+    weights = [tensor for tensor in resumed.state_dict().values() if tensor.is_floating_point()]
+    assert all(torch.isfinite(tensor).all() for tensor in weights)
