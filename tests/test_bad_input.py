@@ -32,6 +32,11 @@ BAD_INPUTS = [
     ("adam beta of 2", ["model.betas=[2,0.9]"], ["model.betas must be two numbers in [0, 1) (Adam's), got [2, 0.9]"]),
     ("one adam beta", ["model.betas=0.5"], ["model.betas must be two numbers in [0, 1) (Adam's), got 0.5"]),
     ("zero latent size", ["model.latent_dim=0"], ["model.latent_dim must be a positive integer, got 0"]),
+    (
+        "negative loss curve redraw time",
+        ["callbacks.loss_curve.redraw_seconds=-1"],
+        ["callbacks.loss_curve.redraw_seconds must be 0 (each epoch) or more, got -1"],
+    ),
     ("text loss check interval", ["callbacks.loss_curve.check_every_n_batches=abc"], ["check_every_n_batches must be"]),
     (
         "loss smoothing of 1",
