@@ -6,14 +6,15 @@ Every measurement runs in this one process, on the real Fashion-MNIST (``data.ro
 configured batch size (64). Extra arguments are Hydra overrides of ``conf/train.yaml`` for the project's path.
 Each project batch is timed right after one hand-written step, so both see the same machine load. Throughput is for
 one 937-batch epoch, from the median time of a batch after a warm-up, plus, for the project, its epoch-end work
-(sample grid, loss curve, checkpoint, and the image metrics as often as a run of the model's default length makes
-them). The hand-written loop uses the same recipe (learning rates, loss, gradient penalty, weight average) and memory
-format (``model.channels_last``). Prints
-the ratios and peak memory (RSS). With ``hardware=gpu`` both run on the GPU, the hand-written loop with the same
-mixed precision, and every time is read once the GPU has finished its queued work.
+(sample grid and checkpoint, and the loss curve and image metrics as often as a run of the model's default length
+makes them). The hand-written loop uses the same recipe (learning rates, loss, gradient penalty, weight average)
+and memory format (``model.channels_last``). Prints the ratios and peak memory (RSS). With ``hardware=gpu`` both
+run on the GPU, the hand-written loop with the same mixed precision, and every time is read once the GPU has
+finished its queued work.
 """
 
 import argparse
+import copy
 import resource
 import statistics
 import tempfile
@@ -24,10 +25,10 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
-from pytorch_lightning import Callback
+from pytorch_lightning import Callback, Trainer
 from torch.optim.swa_utils import AveragedModel
 
-from gan.callbacks import ImageQuality
+from gan.callbacks import ImageQuality, LossCurve
 from gan.data import FashionMNISTDataModule
 from gan.errors import exit_on_user_error
 from gan.metrics import measures_after
@@ -98,6 +99,34 @@ def measurements_per_epoch(cfg: DictConfig) -> float:
     )
 
 
+def drawings_per_epoch(cfg: DictConfig, epoch_seconds: float) -> float:
+    """How often the loss curve is drawn in a run of this config whose epochs take ``epoch_seconds``, over its
+    epochs: after each epoch that ends ``redraw_seconds`` or more after the last drawing, and at the end."""
+    if not cfg.callbacks.get("loss_curve"):
+        return 0.0
+    drawings, undrawn_seconds = 0, 0.0
+    for _ in range(cfg.trainer.max_epochs):
+        undrawn_seconds += epoch_seconds
+        if undrawn_seconds >= cfg.callbacks.loss_curve.redraw_seconds:
+            drawings, undrawn_seconds = drawings + 1, 0.0
+    return (drawings + (undrawn_seconds > 0)) / cfg.trainer.max_epochs
+
+
+def timed_drawings(trainer: Trainer) -> list[float]:
+    """The seconds of each drawing of the trainer's loss curve from now on (none without the curve)."""
+    seconds: list[float] = []
+    for curve in (callback for callback in trainer.callbacks if isinstance(callback, LossCurve)):
+        plot = curve.plot
+
+        def timed_plot(plot: Callable[[], None] = plot) -> None:
+            start = time.perf_counter()
+            plot()
+            seconds.append(time.perf_counter() - start)
+
+        curve.plot = timed_plot
+    return seconds
+
+
 def hand_written_step(cfg: DictConfig, real_images: torch.Tensor) -> Callable[[], None]:
     """One step of the same networks (in the same memory format), optimisers, losses, weight average and mixed
     precision in plain PyTorch, on one batch, on the batch's device."""
@@ -148,17 +177,18 @@ def compare(
 ) -> tuple[float, float, float, int, FashionMNISTDataModule]:
     """Images/s of the project's path (train.py's objects as configured) and of the hand-written loop, interleaved.
 
-    Also returns the seconds of the project's epoch-end work per epoch (grid, loss curve and checkpoint every epoch,
-    the image metrics, measured once here, as often as a run of the model's default length makes them), how many
-    batches were timed (fewer than ``batches`` when an epoch is shorter) and the data module.
+    Also returns the seconds of the project's epoch-end work per epoch (grid and checkpoint every epoch; the image
+    metrics and the loss curve, each made once here, as often as a run of the model's default length makes them),
+    how many batches were timed (fewer than ``batches`` when an epoch is shorter) and the data module.
     """
     cfg = compose_train(model, overrides, out_dir)
-    metrics_share = measurements_per_epoch(cfg)
+    default_run = copy.deepcopy(cfg)
     with open_dict(cfg):
         cfg.trainer.max_epochs = 1
         cfg.trainer.limit_train_batches = batches + WARMUP
     stopwatch = Stopwatch()
     datamodule, module, trainer = build(cfg, extra_callbacks=[stopwatch])
+    drawing_seconds = timed_drawings(trainer)
     datamodule.prepare_data()
     datamodule.setup("fit")  # loaded once: fit finds the data already in memory
     real_images = datamodule.train_set.images[: cfg.data.batch_size].to(trainer.strategy.root_device)
@@ -170,7 +200,10 @@ def compare(
             f" {WARMUP + 2} (a smaller data.batch_size)"
         )
     metrics_seconds = sum(sum(cb.seconds) for cb in trainer.callbacks if isinstance(cb, ImageQuality))
-    epoch_end = stopwatch.epoch_end_seconds - metrics_seconds + metrics_seconds * metrics_share
+    epoch_seconds = TRAIN_IMAGES // cfg.data.batch_size * statistics.median(stopwatch.project_seconds)
+    drawings_share = drawings_per_epoch(default_run, epoch_seconds)
+    epoch_end = stopwatch.epoch_end_seconds - metrics_seconds + metrics_seconds * measurements_per_epoch(default_run)
+    epoch_end += sum(drawing_seconds) * (drawings_share - 1)  # the one drawing here counted as a run makes them
     project = images_per_second(stopwatch.project_seconds, cfg.data.batch_size, epoch_end)
     hand = images_per_second(stopwatch.hand_seconds, cfg.data.batch_size)
     return project, hand, epoch_end, len(stopwatch.hand_seconds), datamodule

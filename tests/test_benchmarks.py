@@ -2,6 +2,10 @@
 
 from pathlib import Path
 
+import pytest
+
+from benchmarks.train_speed import compose_train, drawings_per_epoch
+from gan.training import register_resolvers
 from tests.conftest import run_script
 
 
@@ -34,3 +38,21 @@ def test_train_speed_reports_a_bad_setting_in_one_line(fake_data_root: Path) -> 
     result = run_script("benchmarks/train_speed.py", "--models", "mlp", "--", f"data.root={fake_data_root}", "seed=-1")
     assert result.returncode == 1
     assert result.stderr.strip() == "error: seed must be an integer from 0 to 4294967295, got -1"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "epoch_seconds", "share"),
+    [
+        ([], 4.0, 1 / 3),  # 3 fast MLP epochs: drawn once, at the end
+        ([], 35.0, 2 / 3),  # after the 2nd epoch (70 s since the start), and at the end
+        ([], 80.0, 1.0),  # every epoch ends a minute after the last drawing
+        (["callbacks.loss_curve.redraw_seconds=0"], 4.0, 1.0),
+        (["callbacks.loss_curve=null"], 4.0, 0.0),
+    ],
+)
+def test_the_benchmark_counts_the_loss_curve_as_often_as_a_run_draws_it(
+    overrides: list[str], epoch_seconds: float, share: float, tmp_path: Path
+) -> None:
+    register_resolvers()
+    cfg = compose_train("mlp", overrides, str(tmp_path))
+    assert drawings_per_epoch(cfg, epoch_seconds) == pytest.approx(share)
