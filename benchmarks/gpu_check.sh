@@ -34,10 +34,10 @@ timed() {
   tail -n 2 "$work/$name/metrics.csv" 2>/dev/null
 }
 
-timed 200 conv15 model=conv hardware=gpu trainer.max_epochs=15
-timeout 120 python -m pytest -q -p no:cacheprovider --tb=short tests/test_data.py::test_on_device_cuts_the_batches_on_the_gpu \
+timed 150 conv15 model=conv hardware=gpu trainer.max_epochs=15
+timeout 100 python -m pytest -q -p no:cacheprovider --tb=short tests/test_data.py::test_on_device_cuts_the_batches_on_the_gpu \
   tests/test_train.py -k "on_the_gpu or gpu_batches or cuda_graph" >"$work/pytest.log" 2>&1
 grep -E "^E |^FAILED|passed|failed" "$work/pytest.log" | head -n 40
-timeout 130 python benchmarks/train_speed.py --batches-mlp 400 --batches-conv 400 -- hardware=gpu \
+timeout 100 python benchmarks/train_speed.py --batches-mlp 400 --batches-conv 400 -- hardware=gpu \
   "data.root=$data_root" 2>&1 | grep -v -E "it/s|^\s*$" | tail -n 25
 timed 240 conv15_eager model=conv hardware=gpu trainer.max_epochs=15 model.cuda_graph=false
