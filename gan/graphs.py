@@ -30,7 +30,8 @@ def set_capturable(optimizer: torch.optim.Optimizer, capturable: bool) -> None:
 def count_step(optimizer: LightningOptimizer) -> None:
     """Count a step made without ``optimizer.step()`` (directly, or by a graph) in Lightning's ``global_step``.
 
-    Lightning's manual-optimisation loop counts through these two callbacks, which it sets on each optimiser.
+    Lightning's manual-optimisation loop counts through these two callbacks, which it sets on each optimiser (they
+    also time ``optimizer_step`` for ``trainer.profiler``, which then reads about 0).
     """
     optimizer._on_before_step()
     optimizer._on_after_step()

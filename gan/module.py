@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning import LightningModule
+from pytorch_lightning.strategies import SingleDeviceStrategy
 from pytorch_lightning.utilities import rank_zero_warn
 from pytorch_lightning.utilities.model_helpers import is_overridden
 from torch import nn
@@ -273,8 +274,8 @@ class GAN(LightningModule):
         Those dispatch each backward pass and step to every callback's hooks: without them the MLP's benchmark went
         from 0.73 to 0.77 of the hand-written loop's speed (README, Performance).
         """
-        if self.trainer.world_size > 1:
-            return "DDP's processes exchange gradients during the step"
+        if not isinstance(self.trainer.strategy, SingleDeviceStrategy):  # DDP, even with one process
+            return f"{type(self.trainer.strategy).__name__} prepares each backward pass (DDP exchanges gradients)"
         if self.trainer.scaler is not None:
             return f"trainer.precision={self.trainer.precision}'s loss scaling reads the gradients' scale at each step"
         for owner in (self, *self.trainer.callbacks):

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from pytorch_lightning import Callback, Trainer
 from pytorch_lightning.loggers.logger import Logger
+from pytorch_lightning.strategies import DDPStrategy, SingleDeviceStrategy
 from torch.optim.swa_utils import AveragedModel
 
 import gan
@@ -132,6 +133,14 @@ def test_the_direct_step_trains_as_lightnings_wrappers_and_gives_way_to_their_ho
         trained[with_hooks] = snapshot(module)
     assert recorder.calls == ["backward", "step"] * 2 * 3
     assert all(torch.equal(a, b) for a, b in zip(trained[False], trained[True], strict=True))
+
+
+def test_ddp_steps_go_through_lightnings_wrappers_even_with_one_process() -> None:
+    module = make_gan("mlp")
+    module._trainer = types.SimpleNamespace(strategy=DDPStrategy(), scaler=None, callbacks=[])  # world_size unread
+    assert module._direct_step_obstacle() == "DDPStrategy prepares each backward pass (DDP exchanges gradients)"
+    module._trainer.strategy = SingleDeviceStrategy(torch.device("cpu"))
+    assert module._direct_step_obstacle() is None
 
 
 def test_fixed_noise_is_seeded_and_a_buffer() -> None:

@@ -10,7 +10,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import gan
-from gan.callbacks import resume_command
+from gan.callbacks import LossCurve, resume_command
+from gan.errors import DivergenceError
 from tests.conftest import ROOT, run_script, tiny_train_args
 
 
@@ -204,7 +205,15 @@ def test_a_run_that_diverges_in_its_first_epoch_keeps_its_folder(fake_data_root:
     result = train(fake_data_root, run_dir, "model._target_=tests.helpers.DivergingGAN", "+model.nan_from_batch=1")
     assert result.returncode == 1
     assert "training diverged: loss/d is nan at batch 2 (epoch 0)" in result.stderr.strip().splitlines()[-1]
-    assert {".hydra", "models.txt", "tensorboard"} <= {path.name for path in run_dir.iterdir()}
+    assert {".hydra", "models.txt", "tensorboard", "loss_curve.png"} <= {path.name for path in run_dir.iterdir()}
+
+
+def test_the_loss_curve_keeps_the_finite_losses_read_with_the_nan(tmp_path: Path) -> None:
+    curve = LossCurve(str(tmp_path))
+    curve._pending = [torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0]), torch.tensor([float("nan"), 5.0])]
+    with pytest.raises(DivergenceError, match="loss/d is nan at batch 2"):
+        curve._flush()
+    assert (curve.d_losses, curve.g_losses) == ([1.0, 3.0], [2.0, 4.0])
 
 
 def test_divergence_in_a_measured_epoch_stops_the_run_before_the_image_metrics(
