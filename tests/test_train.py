@@ -132,26 +132,16 @@ def test_a_checkpoint_from_before_fused_adam_counts_as_unfused() -> None:
         check_same_model("old.ckpt", saved, compose_train("model.fused_adam=true").model)
 
 
-@pytest.mark.parametrize(("redraw_seconds", "drawings"), [(60, 1), (0, 2)])
+# a fast run draws its whole curve once, at the end; with 0, each epoch's end draws it (and the end has no more)
+@pytest.mark.parametrize(("redraw_seconds", "drawn_batches"), [(60, [12 * 2]), (0, [12, 12 * 2])])
 def test_the_loss_curve_is_drawn_at_the_end_and_after_epochs_a_while_after_the_last_drawing(
-    redraw_seconds: int, drawings: int, fake_data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    redraw_seconds: int, drawn_batches: list[int], fake_data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     drawn, draw = [], gan.callbacks.LossCurve.plot
     monkeypatch.setattr(gan.callbacks.LossCurve, "plot", lambda curve: drawn.append(len(curve.d_losses)) or draw(curve))
-    cfg = compose_train(
-        f"data.root={fake_data_root}",
-        "data.system_dir=/nonexistent",
-        "data.download=false",
-        "data.batch_size=8",
-        "trainer.max_epochs=2",
-        "metrics.every_n_epochs=0",
-        f"callbacks.loss_curve.redraw_seconds={redraw_seconds}",
-        f"paths.output_dir={tmp_path}",
-    )
-    datamodule, module, trainer = build(cfg)
-    fit(trainer, module, datamodule, None)
-    # a fast run draws its whole curve once, at the end; with 0, each epoch's end draws it (and the end has no more)
-    assert drawn == [12 * 2] if drawings == 1 else drawn == [12, 12 * 2]
+    overrides = ["trainer.max_epochs=2", f"callbacks.loss_curve.redraw_seconds={redraw_seconds}"]
+    train_tiny(fake_data_root, tmp_path, *overrides, hardware="cpu")
+    assert drawn == drawn_batches
 
 
 def test_a_run_may_go_on_with_or_without_cuda_graphs() -> None:
