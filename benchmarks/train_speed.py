@@ -5,16 +5,18 @@
 Every measurement runs in this one process, on the real Fashion-MNIST (``data.root``, default ``data/``), at the
 configured batch size (64). Extra arguments are Hydra overrides of ``conf/train.yaml`` for the project's path.
 Each project batch is timed right after one hand-written step, so both see the same machine load. Throughput is for
-one 937-batch epoch, from the median time of a batch after a warm-up, plus, for the project, its epoch-end work
-(sample grid and checkpoint, and the loss curve and image metrics as often as a run of the model's default length
-makes them). The hand-written loop uses the same recipe (learning rates, loss, gradient penalty, weight average)
-and memory format (``model.channels_last``). Prints the ratios and peak memory (RSS). With ``hardware=gpu`` both
-run on the GPU, the hand-written loop with the same mixed precision, and every time is read once the GPU has
-finished its queued work.
+one 937-batch epoch, from the time of a batch after a warm-up (the median over runs of consecutive batches, each as
+long as the project's periodic work takes to come round: logging, progress bar, loss check), plus, for the project,
+its epoch-end work (sample grid and checkpoint, and the loss curve and image metrics as often as a run of the
+model's default length makes them). The hand-written loop uses the same recipe (learning rates, loss, gradient
+penalty, weight average) and memory format (``model.channels_last``). Prints the ratios and peak memory (RSS). With
+``hardware=gpu`` both run on the GPU, the hand-written loop with the same mixed precision, and every time is read
+once the GPU has finished its queued work.
 """
 
 import argparse
 import copy
+import math
 import resource
 import statistics
 import tempfile
@@ -75,10 +77,31 @@ class Stopwatch(Callback):
         self.epoch_end_seconds = time.perf_counter() - self.last_end  # sample grid, loss curve, checkpoint
 
 
-def images_per_second(step_seconds: list[float], batch_size: int, epoch_end_seconds: float = 0.0) -> float:
-    """Throughput over one epoch, from the median batch time (robust to a noisy machine) and the epoch-end work."""
+def periodic_batches(cfg: DictConfig) -> int:
+    """How many batches the project's periodic work takes to come round: any that many consecutive batches hold one
+    logging step, one loss check and the progress bar's refreshes as often as a run makes them."""
+    intervals = [cfg.trainer.log_every_n_steps]
+    if cfg.callbacks.get("progress_bar"):
+        intervals.append(cfg.callbacks.progress_bar.refresh_rate)
+    if cfg.callbacks.get("loss_curve"):
+        intervals.append(cfg.callbacks.loss_curve.check_every_n_batches)
+    return math.lcm(*(interval for interval in intervals if interval > 0))
+
+
+def batch_seconds(step_seconds: list[float], period: int) -> float:
+    """The time of a batch: the median, over runs of ``period`` consecutive batches, of their mean time.
+
+    A run holds the periodic work once, which a median of single batches would leave out; the median over runs
+    keeps a noisy machine's pauses out (all batches make one run when there are fewer than ``period``).
+    """
+    runs = [step_seconds[start : start + period] for start in range(0, len(step_seconds) - period + 1, period)]
+    return statistics.median(statistics.fmean(run) for run in runs or [step_seconds])
+
+
+def images_per_second(seconds_per_batch: float, batch_size: int, epoch_end_seconds: float = 0.0) -> float:
+    """Throughput over one epoch of batches that take ``seconds_per_batch``, plus its epoch-end work."""
     batches = TRAIN_IMAGES // batch_size
-    return batches * batch_size / (batches * statistics.median(step_seconds) + epoch_end_seconds)
+    return batches * batch_size / (batches * seconds_per_batch + epoch_end_seconds)
 
 
 def peak_rss_mib() -> float:
@@ -200,12 +223,15 @@ def compare(
             f" {WARMUP + 2} (a smaller data.batch_size)"
         )
     metrics_seconds = sum(sum(cb.seconds) for cb in trainer.callbacks if isinstance(cb, ImageQuality))
-    epoch_seconds = TRAIN_IMAGES // cfg.data.batch_size * statistics.median(stopwatch.project_seconds)
+    period = periodic_batches(cfg)
+    project_batch = batch_seconds(stopwatch.project_seconds, period)
+    hand_batch = batch_seconds(stopwatch.hand_seconds, period)
+    epoch_seconds = TRAIN_IMAGES // cfg.data.batch_size * project_batch
     drawings_share = drawings_per_epoch(default_run, epoch_seconds)
     epoch_end = stopwatch.epoch_end_seconds - metrics_seconds + metrics_seconds * measurements_per_epoch(default_run)
     epoch_end += sum(drawing_seconds) * (drawings_share - 1)  # the one drawing here counted as a run makes them
-    project = images_per_second(stopwatch.project_seconds, cfg.data.batch_size, epoch_end)
-    hand = images_per_second(stopwatch.hand_seconds, cfg.data.batch_size)
+    project = images_per_second(project_batch, cfg.data.batch_size, epoch_end)
+    hand = images_per_second(hand_batch, cfg.data.batch_size)
     return project, hand, epoch_end, len(stopwatch.hand_seconds), datamodule
 
 
@@ -214,12 +240,12 @@ def data_loading(datamodule: FashionMNISTDataModule) -> float:
     batch over one epoch (one pause of a shared machine would otherwise dominate the 937 short batches)."""
     loader = datamodule.train_dataloader()
     device = loader.dataset.images.device
-    batch_seconds, start = [], clock(device)
+    loader_seconds, start = [], clock(device)
     for _ in loader:
         end = clock(device)
-        batch_seconds.append(end - start)
+        loader_seconds.append(end - start)
         start = end
-    return 1 / statistics.median(batch_seconds)
+    return 1 / statistics.median(loader_seconds)
 
 
 def timed_batches(text: str) -> int:

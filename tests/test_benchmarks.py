@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.train_speed import compose_train, drawings_per_epoch
+from benchmarks.train_speed import batch_seconds, compose_train, drawings_per_epoch, periodic_batches
 from gan.training import register_resolvers
 from tests.conftest import run_script
 
@@ -56,3 +56,27 @@ def test_the_benchmark_counts_the_loss_curve_as_often_as_a_run_draws_it(
     register_resolvers()
     cfg = compose_train("mlp", overrides, str(tmp_path))
     assert drawings_per_epoch(cfg, epoch_seconds) == pytest.approx(share)
+
+
+def test_the_batch_time_counts_the_periodic_work_and_leaves_out_pauses() -> None:
+    one_logging_step_in_10 = ([1.0] * 9 + [11.0]) * 10  # a plain median of batches would say 1.0
+    assert batch_seconds(one_logging_step_in_10, 10) == pytest.approx(2.0)
+    paused = one_logging_step_in_10[:50] + [1000.0] * 10 + one_logging_step_in_10[60:]  # one run of ten
+    assert batch_seconds(paused, 10) == pytest.approx(2.0)
+    assert batch_seconds([1.0, 3.0], 50) == pytest.approx(2.0)  # fewer batches than a period: their mean
+
+
+@pytest.mark.parametrize(
+    ("overrides", "period"),
+    [
+        ([], 50),  # logging and the loss check every 50 batches, the progress bar every 10
+        (["trainer.log_every_n_steps=7"], 350),
+        (["trainer.log_every_n_steps=0", "callbacks.loss_curve=null"], 10),
+        (["trainer.log_every_n_steps=0", "callbacks.loss_curve=null", "callbacks.progress_bar=null"], 1),
+    ],
+)
+def test_the_period_is_the_one_after_which_all_periodic_work_comes_round(
+    overrides: list[str], period: int, tmp_path: Path
+) -> None:
+    register_resolvers()
+    assert periodic_batches(compose_train("mlp", overrides, str(tmp_path))) == period
