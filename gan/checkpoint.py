@@ -60,8 +60,8 @@ def _damaged_entry(checkpoint: dict[str, Any]) -> str | None:
     readable = {
         "state_dict": lambda: isinstance(checkpoint["state_dict"], dict),
         "hyper_parameters": lambda: isinstance(checkpoint["hyper_parameters"]["generator"]["_target_"], str),
-        "global_step": lambda: type(checkpoint["global_step"]) is int,
-        "loops": lambda: type(whole_epochs(checkpoint)) is int,
+        "global_step": lambda: type(checkpoint["global_step"]) is int and checkpoint["global_step"] >= 0,
+        "loops": lambda: type(whole_epochs(checkpoint)) is int and whole_epochs(checkpoint) >= 0,
     }
     for name, is_readable in readable.items():
         try:

@@ -36,11 +36,10 @@ def load_noise(path: str | Path, num_images: int, latent_dim: int) -> torch.Tens
     if path.suffix not in (".pt", ".npy"):
         raise UserError(f"latent.noise_file must be a .pt or .npy file, got {path}")
     if not path.is_file():
-        raise UserError(
-            f"latent.noise_file {path} is a folder; give a .pt or .npy file"
-            if path.is_dir()
-            else f"latent.noise_file not found: {path}"
-        )
+        if not path.exists():
+            raise UserError(f"latent.noise_file not found: {path}")
+        kind = "a folder" if path.is_dir() else "not a file"  # a FIFO or a device would block or be endless
+        raise UserError(f"latent.noise_file {path} is {kind}; give a .pt or .npy file")
     try:
         with warnings.catch_warnings():  # torch's notes on loading sparse or quantized tensors: not the user's concern
             warnings.simplefilter("ignore")

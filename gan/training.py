@@ -380,10 +380,11 @@ def check_same_model(path: str | Path, saved: dict[str, Any], model: DictConfig)
         saved.pop(setting, None)
         this.pop(setting, None)
     sources = _flatten(OmegaConf.to_container(model, resolve=False), "model.")  # "${seed}" for model.noise_seed
+    differing_keys = [key for key in sorted(saved.keys() | this.keys()) if saved.get(key) != this.get(key)]
     differing = [
         f"{key}={saved.get(key, '<unset>')} (this run {this.get(key, '<unset>')}{_set_by(sources.get(key))})"
-        for key in sorted(saved.keys() | this.keys())
-        if saved.get(key) != this.get(key)
+        for key in differing_keys
+        if _source(sources.get(key)) not in differing_keys  # model.generator.latent_dim: model.latent_dim says it
     ]
     if differing:
         raise UserError(
@@ -392,11 +393,16 @@ def check_same_model(path: str | Path, saved: dict[str, Any], model: DictConfig)
         )
 
 
-def _set_by(source: Any) -> str:
+def _source(value: Any) -> str | None:
+    """The setting that a config value takes its value from (``seed`` for ``${seed}``), or None."""
+    if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
+        return value[2:-1]
+    return None
+
+
+def _set_by(value: Any) -> str:
     """``", set by seed"`` for a setting that the config takes from another (``${seed}``), else nothing."""
-    if isinstance(source, str) and source.startswith("${") and source.endswith("}"):
-        return f", set by {source[2:-1]}"
-    return ""
+    return f", set by {source}" if (source := _source(value)) else ""
 
 
 def _flatten(config: dict[str, Any], prefix: str) -> dict[str, Any]:

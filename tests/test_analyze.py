@@ -536,6 +536,15 @@ def test_a_noise_file_of_another_byte_order_or_a_sparse_tensor_is_read(tmp_path:
         assert torch.equal(load_noise(tmp_path / name, 8, 100), torch.from_numpy(noise))
 
 
+def test_a_noise_file_that_is_a_fifo_or_a_folder_is_named_as_such(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.npy")  # reading it would wait for a writer
+    (tmp_path / "folder.pt").mkdir()
+    with pytest.raises(UserError, match=re.escape(f"latent.noise_file {tmp_path / 'fifo.npy'} is not a file; give")):
+        load_noise(tmp_path / "fifo.npy", 8, 100)
+    with pytest.raises(UserError, match=re.escape(f"latent.noise_file {tmp_path / 'folder.pt'} is a folder; give")):
+        load_noise(tmp_path / "folder.pt", 8, 100)
+
+
 def test_custom_noise_file_is_used(trained_run: Path, tmp_path: Path) -> None:
     noise = np.random.default_rng(5).normal(size=(8, 100)).astype(np.float32)
     np.save(tmp_path / "noise.npy", noise)

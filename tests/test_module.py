@@ -216,6 +216,19 @@ def test_load_generator_expands_the_home_folder(tmp_path: Path, monkeypatch: pyt
     assert not gan.load_generator("~/model.ckpt").training
 
 
+@pytest.mark.parametrize("entry", ["global_step", "loops"])
+def test_a_checkpoint_with_a_negative_count_is_damaged(entry: str, tmp_path: Path) -> None:
+    path = save_checkpoint(make_gan("mlp"), tmp_path / "model.ckpt")
+    checkpoint = torch.load(path, weights_only=False)
+    if entry == "global_step":
+        checkpoint["global_step"] = -5
+    else:
+        checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"] = -1
+    torch.save(checkpoint, path)
+    with pytest.raises(UserError, match=re.escape(f"ckpt is a damaged checkpoint of this project: its '{entry}'")):
+        gan.load_generator(path)
+
+
 def test_load_generator_refuses_a_diverged_generator(tmp_path: Path) -> None:
     path = save_checkpoint(make_gan("mlp"), tmp_path / "model.ckpt")
     checkpoint = torch.load(path, weights_only=False)

@@ -132,6 +132,17 @@ def test_a_checkpoint_from_before_fused_adam_counts_as_unfused() -> None:
         check_same_model("old.ckpt", saved, compose_train("model.fused_adam=true").model)
 
 
+def test_a_setting_taken_from_another_is_named_once_in_the_refusal() -> None:
+    cfg = compose_train()
+    saved = {key: value for key, value in OmegaConf.to_container(cfg.model, resolve=True).items() if key[0] != "_"}
+    with pytest.raises(UserError) as refusal:
+        check_same_model("a.ckpt", saved, compose_train("model.latent_dim=50", "seed=3").model)
+    differing = "model.latent_dim=100 (this run 50), model.noise_seed=0 (this run 3, set by seed);"
+    assert f"a.ckpt was trained with {differing}" in str(refusal.value)  # not model.generator.latent_dim as well
+    with pytest.raises(UserError, match=re.escape("trained with model.generator.latent_dim=100 (this run 50);")):
+        check_same_model("a.ckpt", saved, compose_train("model.generator.latent_dim=50").model)
+
+
 # a fast run draws its whole curve once, at the end; with 0, each epoch's end draws it (and the end has no more)
 @pytest.mark.parametrize(("redraw_seconds", "drawn_batches"), [(60, [12 * 2]), (0, [12, 12 * 2])])
 def test_the_loss_curve_is_drawn_at_the_end_and_after_epochs_a_while_after_the_last_drawing(
