@@ -88,6 +88,20 @@ def optimiser_states_problem(checkpoint: dict[str, Any]) -> str | None:
     return None
 
 
+def weights_problem(saved: dict[str, Any], expected: dict[str, torch.Tensor]) -> str | None:
+    """What keeps a checkpoint's state dict (``saved``) from loading into a module whose state dict is ``expected``:
+    a missing or unexpected entry, or one of another shape; None when it fits."""
+    if missing := [name for name in expected if name not in saved]:
+        return f"its weights lack {missing[0]}{' and others' * (len(missing) > 1)}"
+    if unexpected := [name for name in saved if name not in expected]:
+        return f"its weights hold {unexpected[0]}, which this model has not"
+    for name, tensor in expected.items():
+        if not isinstance(saved[name], torch.Tensor) or saved[name].shape != tensor.shape:
+            shape = tuple(saved[name].shape) if isinstance(saved[name], torch.Tensor) else type(saved[name]).__name__
+            return f"its {name} is {shape}, where this model has {tuple(tensor.shape)}"
+    return None
+
+
 def non_finite(tensors: dict[str, Any]) -> list[str]:
     """The names of the floating-point tensors among ``tensors`` (a state dict) that hold a NaN or an infinity."""
     return [

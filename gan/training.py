@@ -32,7 +32,14 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException, SI
 from torch.utils.tensorboard import SummaryWriter
 
 from gan.callbacks import DivergenceCheck, ImageQuality, LogConfig
-from gan.checkpoint import model_name, non_finite, optimiser_states_problem, read_checkpoint, whole_epochs
+from gan.checkpoint import (
+    model_name,
+    non_finite,
+    optimiser_states_problem,
+    read_checkpoint,
+    weights_problem,
+    whole_epochs,
+)
 from gan.errors import (
     MAX_SEED,
     UserError,
@@ -352,6 +359,10 @@ def resume_checkpoint(cfg: DictConfig) -> str | None:
     if problem := optimiser_states_problem(checkpoint):
         raise UserError(f"{path} cannot be continued from: {problem}; {earlier}")
     check_same_model(path, checkpoint["hyper_parameters"], cfg.model)
+    with torch.random.fork_rng(devices=[]):  # the weights a GAN starts with are drawn from the training's numbers
+        expected = instantiate(cfg.model).state_dict()
+    if problem := weights_problem(checkpoint["state_dict"], expected):
+        raise UserError(f"{path} is a damaged checkpoint of this project: {problem}; {earlier}")
     trained = whole_epochs(checkpoint)
     if trained >= cfg.trainer.max_epochs:
         raise UserError(
@@ -432,9 +443,21 @@ def check_references(cfg: DictConfig) -> None:
         raise UserError(f"{error.full_key}: {first_line(error)} (removed with ~?)") from None
 
 
+def _section_refusal(cfg: DictConfig, name: str) -> str:
+    """The refusal of train.yaml's setting ``name`` removed with ``~``, or of its ``metrics`` section set to a value."""
+    if name != "metrics" or name not in cfg:
+        return REMOVAL_REFUSAL.format(name)
+    settings = ", ".join(f"metrics.{key}=..." for key in declared_settings(CONF_DIR / "train.yaml")["metrics"])
+    return (
+        f"metrics must be a section of settings ({settings}), got {cfg.metrics!r}; metrics.every_n_epochs=0 turns the"
+        " measurements off"
+    )
+
+
 def _check_settings(cfg: DictConfig) -> None:
     nodes = group_nodes()
-    require_sections(cfg, CONF_DIR / "train.yaml", REMOVAL_REFUSAL.format, also=nodes, optional=["logger"])
+    refusal = partial(_section_refusal, cfg)
+    require_sections(cfg, CONF_DIR / "train.yaml", refusal, sections=["metrics"], also=nodes, optional=["logger"])
     require_declared(cfg, CONF_DIR / "train.yaml", ["metrics"], group_nodes=nodes)
     require_declared(cfg.paths, CONF_DIR / "paths" / "default.yaml", prefix="paths.")  # nothing else reads paths
     if cfg.trainer.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():

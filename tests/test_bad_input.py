@@ -184,6 +184,16 @@ BAD_INPUTS = [
         ["ckpt_path={no_adam_ckpt}", "trainer.max_epochs=2"],
         ["cannot be continued from: its 'optimizer_states' entry is missing or damaged"],
     ),
+    (
+        "checkpoint without a weight",
+        ["ckpt_path={no_weight_ckpt}", "trainer.max_epochs=2"],
+        ["{no_weight_ckpt} is a damaged checkpoint of this project: its weights lack generator.fc1.weight; start"],
+    ),
+    (
+        "checkpoint with a weight of another shape",
+        ["ckpt_path={bad_shape_ckpt}", "trainer.max_epochs=2"],
+        ["its discriminator.fc1.bias is (3,), where this model has (128,)"],
+    ),
     ("missing checkpoint", ["ckpt_path={tmp}/nothing.ckpt"], ["checkpoint not found"]),
     ("resume a folder without checkpoint", ["resume={tmp}"], ["checkpoint not found", "checkpoints/last.ckpt"]),
     ("resume a checkpoints folder", ["resume={mlp_run}/checkpoints"], ["(resume takes a run folder); the run folder:"]),
@@ -259,6 +269,11 @@ BAD_INPUTS = [
     ),
     ("empty output folder", ["paths.output_dir="], ["paths.output_dir='': a run writes only into its own run folder"]),
     ("text download switch", ["data.download=maybe"], ["data.download must be true or false, got 'maybe'"]),
+    (
+        "metrics set to null",
+        ["metrics=null"],
+        ["metrics must be a section of settings (metrics.features=...,", "got None; metrics.every_n_epochs=0 turns"],
+    ),
     ("text channels-last switch", ["model.channels_last=abc"], ["model.channels_last must be true or false"]),
     ("gpu without a gpu", ["hardware=gpu"], ["trainer.accelerator=gpu (hardware=gpu or ddp) needs an NVIDIA GPU"]),
     ("ddp without a gpu", ["hardware=ddp"], ["(hardware=gpu or ddp) needs an NVIDIA GPU", "use hardware=cpu"]),
@@ -286,6 +301,12 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     torch.save(checkpoint, tmp / "diverged_adam.ckpt")
     checkpoint["optimizer_states"] = None
     torch.save(checkpoint, tmp / "no_adam.ckpt")
+    checkpoint = torch.load(tmp / "mlp_run" / "checkpoints" / "last.ckpt", weights_only=False)
+    del checkpoint["state_dict"]["generator.fc1.weight"]
+    torch.save(checkpoint, tmp / "no_weight.ckpt")
+    checkpoint = torch.load(tmp / "mlp_run" / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint["state_dict"]["discriminator.fc1.bias"] = torch.zeros(3)
+    torch.save(checkpoint, tmp / "bad_shape.ckpt")
     (tmp / "not.ckpt").write_text("hello")
     return {
         "tmp": tmp,
@@ -298,6 +319,8 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "diverged_ckpt": tmp / "diverged.ckpt",
         "diverged_adam_ckpt": tmp / "diverged_adam.ckpt",
         "no_adam_ckpt": tmp / "no_adam.ckpt",
+        "no_weight_ckpt": tmp / "no_weight.ckpt",
+        "bad_shape_ckpt": tmp / "bad_shape.ckpt",
     }
 
 
