@@ -38,6 +38,7 @@ from gan.errors import (
     require_int,
     require_sections,
     require_writable_folder,
+    section_settings,
 )
 from gan.figures import image_grid
 from gan.latent import (
@@ -531,7 +532,7 @@ def check_sections(cfg: DictConfig) -> None:
     def refusal(name: str) -> str:
         if name not in SECTIONS:
             return MISSING_SETTING.format(name)
-        settings = ", ".join(f"{name}.{key}=..." for key in declared[name])
+        settings = section_settings(CONF_DIR / "analyze.yaml", name)
         if name not in cfg:
             return f"{name} is missing: it is a section of settings ({settings}); leave out ~{name}"
         return f"{name} must be a section of settings ({settings}), got {cfg[name]!r}"

@@ -134,6 +134,11 @@ def declared_settings(config_file: Path) -> DictConfig:
     return declared
 
 
+def section_settings(config_file: Path, name: str) -> str:
+    """The settings of ``config_file``'s section ``name`` as a user sets them: ``metrics.features=..., ...``."""
+    return ", ".join(f"{name}.{key}=..." for key in declared_settings(config_file)[name])
+
+
 def require_sections(
     config: DictConfig,
     config_file: Path,

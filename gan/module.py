@@ -252,21 +252,22 @@ class GAN(LightningModule):
             self._average_started = bool(self.generator_ema.n_averaged > 0)
         optimizers = [lightning_optimizer.optimizer for lightning_optimizer in self.optimizers()]
         self._direct_step = None
-        if not self._direct_step_obstacle():
+        if not (direct_obstacle := self._direct_step_obstacle()):
             self._direct_step = functools.partial(self._train_batch, *optimizers, backward=torch.Tensor.backward)
         if self.hparams.cuda_graph:
-            if obstacle := self._graph_obstacle():
+            if obstacle := self._graph_obstacle(direct_obstacle):
                 rank_zero_warn(f"model.cuda_graph=true: {obstacle}; this run trains without CUDA graphs")
             else:
                 self._direct_step = GraphedStep(self._direct_step, optimizers)
         for optimizer in optimizers:  # after a checkpoint's optimiser states are loaded
             set_capturable(optimizer, isinstance(self._direct_step, GraphedStep))
 
-    def _graph_obstacle(self) -> str | None:
-        """Why this run cannot replay its training steps as a CUDA graph, or None."""
+    def _graph_obstacle(self, direct_obstacle: str | None) -> str | None:
+        """Why this run cannot replay its training steps as a CUDA graph, or None; ``direct_obstacle``: why they
+        cannot run directly (:meth:`_direct_step_obstacle`), which a graph records."""
         if self.device.type != "cuda":
             return f"it trains on {self.device.type}, not on a CUDA GPU"
-        return self._direct_step_obstacle()
+        return direct_obstacle
 
     def _direct_step_obstacle(self) -> str | None:
         """Why this run's steps need Lightning's ``manual_backward`` and ``LightningOptimizer.step``, or None.

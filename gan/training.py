@@ -53,6 +53,7 @@ from gan.errors import (
     require_int,
     require_sections,
     require_writable_folder,
+    section_settings,
     unknown_setting,
 )
 from gan.module import GAN
@@ -447,7 +448,7 @@ def _section_refusal(cfg: DictConfig, name: str) -> str:
     """The refusal of train.yaml's setting ``name`` removed with ``~``, or of its ``metrics`` section set to a value."""
     if name != "metrics" or name not in cfg:
         return REMOVAL_REFUSAL.format(name)
-    settings = ", ".join(f"metrics.{key}=..." for key in declared_settings(CONF_DIR / "train.yaml")["metrics"])
+    settings = section_settings(CONF_DIR / "train.yaml", "metrics")
     return (
         f"metrics must be a section of settings ({settings}), got {cfg.metrics!r}; metrics.every_n_epochs=0 turns the"
         " measurements off"
