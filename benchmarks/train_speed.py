@@ -6,7 +6,7 @@ Every measurement runs in this one process, on the real Fashion-MNIST (``data.ro
 configured batch size (64). Extra arguments are Hydra overrides of ``conf/train.yaml`` for the project's path.
 Each project batch is timed right after one hand-written step, so both see the same machine load. Throughput is for
 one 937-batch epoch, from the time of a batch after a warm-up (the median over runs of consecutive batches, each as
-long as the project's periodic work takes to come round: logging, progress bar, loss check), plus, for the project,
+long as the project's periodic work takes to come round: logging, loss check), plus, for the project,
 its epoch-end work (sample grid and checkpoint, and the loss curve and image metrics as often as a run of the
 model's default length makes them). The hand-written loop uses the same recipe (learning rates, loss, gradient
 penalty, weight average) and memory format (``model.channels_last``). Prints the ratios and peak memory (RSS). With
@@ -30,7 +30,7 @@ from omegaconf import DictConfig, open_dict
 from pytorch_lightning import Callback, Trainer
 from torch.optim.swa_utils import AveragedModel
 
-from gan.callbacks import ImageQuality, LossCurve
+from gan.callbacks import DivergenceCheck, ImageQuality, LossCurve
 from gan.data import FashionMNISTDataModule
 from gan.errors import exit_on_user_error
 from gan.metrics import measures_after
@@ -79,12 +79,9 @@ class Stopwatch(Callback):
 
 def periodic_batches(cfg: DictConfig) -> int:
     """How many batches the project's periodic work takes to come round: any that many consecutive batches hold one
-    logging step, one loss check and the progress bar's refreshes as often as a run makes them."""
-    intervals = [cfg.trainer.log_every_n_steps]
-    if cfg.callbacks.get("progress_bar"):
-        intervals.append(cfg.callbacks.progress_bar.refresh_rate)
-    if cfg.callbacks.get("loss_curve"):
-        intervals.append(cfg.callbacks.loss_curve.check_every_n_batches)
+    logging step and one loss check (the progress bar's redraws come round in time, not in batches)."""
+    loss_check = cfg.callbacks.get("loss_curve") or DivergenceCheck()  # train.py adds the check without the curve
+    intervals = [cfg.trainer.log_every_n_steps, loss_check.check_every_n_batches]
     return math.lcm(*(interval for interval in intervals if interval > 0))
 
 

@@ -83,6 +83,13 @@ def require_number(name: str, value: Any, positive: bool = False, most: float | 
     return value
 
 
+def require_seconds(name: str, value: Any, zero: str) -> float:
+    """``value`` if it is a finite number of seconds, 0 (meaning ``zero``) or more, else a UserError naming ``name``."""
+    if not (require_number(name, value) >= 0):
+        raise UserError(f"{name} must be 0 ({zero}) or more, got {value}")
+    return value
+
+
 def expand_home(path: str | Path, name: str) -> Path:
     """``path`` with a leading ``~`` or ``~user`` expanded; a UserError naming ``name`` where there is no such home."""
     try:

@@ -502,8 +502,6 @@ def _check_settings(cfg: DictConfig) -> None:
             f"model.cuda_graph=true replays each training step on one CUDA GPU (hardware=gpu), not on {where};"
             " add model.cuda_graph=false"
         )
-    if (callbacks := cfg.get("callbacks")) and callbacks.get("progress_bar"):
-        require_int("callbacks.progress_bar.refresh_rate", callbacks.progress_bar.refresh_rate, least=0)
     limit = cfg.trainer.get("limit_train_batches")
     is_batches = isinstance(limit, int) and not isinstance(limit, bool) and limit > 0
     if limit is not None and not (is_batches or isinstance(limit, float) and 0.0 < limit <= 1.0):

@@ -37,6 +37,11 @@ BAD_INPUTS = [
         ["callbacks.loss_curve.redraw_seconds=-1"],
         ["callbacks.loss_curve.redraw_seconds must be 0 (each epoch) or more, got -1"],
     ),
+    (
+        "negative progress bar redraw time",
+        ["callbacks.progress_bar.refresh_seconds=-0.5"],
+        ["callbacks.progress_bar.refresh_seconds must be 0 (each batch) or more, got -0.5"],
+    ),
     ("text loss check interval", ["callbacks.loss_curve.check_every_n_batches=abc"], ["check_every_n_batches must be"]),
     (
         "loss smoothing of 1",
@@ -226,7 +231,7 @@ BAD_INPUTS = [
     ("no fixed noise", ["model.num_fixed_noise=0"], ["model.num_fixed_noise must be an integer from 1 to 1024, got 0"]),
     ("text noise seed", ["model.noise_seed=abc"], ["model.noise_seed must be an integer from 0 to 4294967295"]),
     ("zero grid columns", ["callbacks.sample_grid.nrow=0"], ["callbacks.sample_grid.nrow must be a positive integer"]),
-    ("text progress refresh", ["callbacks.progress_bar.refresh_rate=abc"], ["refresh_rate must be a non-negative"]),
+    ("text progress refresh", ["callbacks.progress_bar.refresh_seconds=abc"], ["refresh_seconds must be a finite"]),
     (
         "two devices without ddp",
         ["trainer.devices=2"],

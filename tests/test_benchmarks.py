@@ -69,10 +69,10 @@ def test_the_batch_time_counts_the_periodic_work_and_leaves_out_pauses() -> None
 @pytest.mark.parametrize(
     ("overrides", "period"),
     [
-        ([], 50),  # logging and the loss check every 50 batches, the progress bar every 10
+        ([], 50),  # logging and the loss check every 50 batches (the progress bar's redraws go by the clock)
         (["trainer.log_every_n_steps=7"], 350),
-        (["trainer.log_every_n_steps=0", "callbacks.loss_curve=null"], 10),
-        (["trainer.log_every_n_steps=0", "callbacks.loss_curve=null", "callbacks.progress_bar=null"], 1),
+        (["trainer.log_every_n_steps=0", "callbacks.loss_curve.check_every_n_batches=20"], 20),
+        (["trainer.log_every_n_steps=8", "callbacks.loss_curve=null"], 200),  # train.py's own loss check: 50
     ],
 )
 def test_the_period_is_the_one_after_which_all_periodic_work_comes_round(

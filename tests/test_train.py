@@ -11,6 +11,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from pytorch_lightning import Callback, Trainer
+from pytorch_lightning.callbacks import TQDMProgressBar
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import gan
@@ -151,6 +152,23 @@ def test_the_loss_curve_is_drawn_at_the_end_and_after_epochs_a_while_after_the_l
     drawn, draw = [], gan.callbacks.LossCurve.plot
     monkeypatch.setattr(gan.callbacks.LossCurve, "plot", lambda curve: drawn.append(len(curve.d_losses)) or draw(curve))
     overrides = ["trainer.max_epochs=2", f"callbacks.loss_curve.redraw_seconds={redraw_seconds}"]
+    train_tiny(fake_data_root, tmp_path, *overrides, hardware="cpu")
+    assert drawn == drawn_batches
+
+
+# a redraw at most every refresh_seconds, and after each epoch's last batch (12 batches an epoch)
+@pytest.mark.parametrize(("seconds", "drawn_batches"), [(60, [1, 12, 12]), (0, [*range(1, 13)] * 2)])
+def test_the_progress_bar_is_redrawn_by_the_clock_and_after_each_epoch(
+    seconds: float, drawn_batches: list[int], fake_data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawn, draw = [], TQDMProgressBar.on_train_batch_end
+
+    def counted_draw(bar: TQDMProgressBar, trainer: Trainer, module: GAN, outputs, batch, batch_idx: int) -> None:
+        drawn.append(batch_idx + 1)
+        draw(bar, trainer, module, outputs, batch, batch_idx)
+
+    monkeypatch.setattr(TQDMProgressBar, "on_train_batch_end", counted_draw)
+    overrides = ["trainer.max_epochs=2", f"callbacks.progress_bar.refresh_seconds={seconds}"]
     train_tiny(fake_data_root, tmp_path, *overrides, hardware="cpu")
     assert drawn == drawn_batches
 
