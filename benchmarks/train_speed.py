@@ -80,8 +80,10 @@ class Stopwatch(Callback):
 def periodic_batches(cfg: DictConfig) -> int:
     """How many batches the project's periodic work takes to come round: any that many consecutive batches hold one
     logging step and one loss check (the progress bar's redraws come round in time, not in batches)."""
-    loss_check = cfg.callbacks.get("loss_curve") or DivergenceCheck()  # train.py adds the check without the curve
-    intervals = [cfg.trainer.log_every_n_steps, loss_check.check_every_n_batches]
+    loss_curve = cfg.callbacks.get("loss_curve")
+    # without the curve, train.py adds a DivergenceCheck of its own
+    loss_check = loss_curve.check_every_n_batches if loss_curve else DivergenceCheck().check_every_n_batches
+    intervals = [cfg.trainer.log_every_n_steps, loss_check]
     return math.lcm(*(interval for interval in intervals if interval > 0))
 
 
