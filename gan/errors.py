@@ -16,7 +16,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
 
 class UserError(Exception):
@@ -207,31 +207,58 @@ def refuse_home_shorthand(arguments: Iterable[str]) -> None:
             )
 
 
+# Hydra's flags that print or run the config that the overrides compose, and how many values follow each
+CONFIG_FLAGS = {"-m": 0, "--multirun": 0, "--resolve": 0, "--cfg": 1, "-c": 1, "--package": 1, "-p": 1}
+
+
+def hydra_overrides(arguments: list[str]) -> list[str] | None:
+    """The overrides among ``arguments``, past the CONFIG_FLAGS and their values; None with any other flag
+    (``--config-dir``, ``--info``, ...), with which Hydra does its own checks."""
+    overrides, values_to_skip = [], 0
+    for argument in arguments:
+        flag, equals, _ = argument.partition("=")
+        if values_to_skip:
+            values_to_skip -= 1
+        elif not argument.startswith("-"):
+            overrides.append(argument)
+        elif flag in CONFIG_FLAGS:
+            values_to_skip = 0 if equals else CONFIG_FLAGS[flag]
+        else:
+            return None
+    return overrides
+
+
 def refuse_unknown_overrides(arguments: list[str], config_dir: Path, config_name: str) -> None:
-    """Refuse ``KEY=VALUE`` for a KEY the config does not have (a typo) in one line naming the settings there, as
-    Hydra will compose it: Hydra says so in six lines, suggesting ``+KEY=VALUE``, which adds a setting nothing reads.
-    With Hydra's other flags (``--cfg``, ``--config-dir``, ...) Hydra does its own checks."""
-    flags = [argument for argument in arguments if argument.startswith("-")]
-    if any(flag not in ("-m", "--multirun") for flag in flags):
+    """Refuse ``KEY=VALUE`` for a KEY the config does not have (a typo), or a value that a typed setting of Hydra's
+    cannot take, in one line, as Hydra will compose it: Hydra says so in six lines, suggesting ``+KEY=VALUE`` for a
+    typo, which adds a setting nothing reads."""
+    if (overrides := hydra_overrides(arguments)) is None:
         return
-    overrides = [argument for argument in arguments if argument not in flags]
-    run_mode = RunMode.MULTIRUN if flags else RunMode.RUN
+    run_mode = RunMode.MULTIRUN if {"-m", "--multirun"} & set(arguments) else RunMode.RUN
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         try:
             GlobalHydra.instance().config_loader().load_configuration(config_name, overrides, run_mode)
         except Exception as error:  # noqa: BLE001 - any other failure: Hydra reports it as it always has
-            if message := unknown_setting(error, overrides):
+            if message := composition_refusal(error, overrides):
                 raise UserError(message) from None
 
 
-def unknown_setting(error: Exception, overrides: list[str]) -> str | None:
-    """One line for Hydra's failure to compose ``overrides`` because one sets a KEY the config does not have, naming
-    the settings there; None for any other failure."""
-    unknown = error.__cause__ if isinstance(error, ConfigCompositionException) else None
-    if not isinstance(unknown, ConfigAttributeError | ConfigKeyError) or unknown.parent_node is None:
+def composition_refusal(error: Exception, overrides: list[str]) -> str | None:
+    """One line for Hydra's failure to compose ``overrides`` because one sets a KEY the config does not have (naming
+    the settings there) or gives a typed setting of Hydra's a value it cannot take; None for any other failure."""
+    cause = error.__cause__ if isinstance(error, ConfigCompositionException) else None
+    if not isinstance(cause, ConfigAttributeError | ConfigKeyError | ValidationError) or cause.full_key is None:
         return None
-    node, key = unknown.parent_node, str(unknown.full_key)
+    key = str(cause.full_key)
     argument = next((item for item in overrides if f"{item.partition('=')[0]}.".startswith(f"{key}.")), key)
+    if isinstance(cause, ValidationError):
+        return f"{argument}: {first_line(cause)}"
+    node = cause.parent_node
+    if node is None:
+        return None
+    parent = key.rpartition(".")[0]
+    if left_out := next((item for item in overrides if item.lstrip("+") == f"{parent}=null"), None):
+        return f"{argument}: {left_out} leaves {parent} out, so it has no settings; give one or the other"
     settings = ", ".join(sorted(str(name) for name in node if not str(name).startswith("_") and name != "hydra"))
     also = f"; +{argument} passes it to {node['_target_']}, if that takes it" if "_target_" in node else ""
     if not settings:

@@ -44,6 +44,7 @@ from gan.errors import (
     MAX_SEED,
     UserError,
     check_hydra_arguments,
+    composition_refusal,
     declared_settings,
     exit_on_user_error,
     first_line,
@@ -54,7 +55,6 @@ from gan.errors import (
     require_sections,
     require_writable_folder,
     section_settings,
-    unknown_setting,
 )
 from gan.module import GAN
 
@@ -301,7 +301,7 @@ def check_sweep_jobs(config: DictConfig, subdir: str) -> None:
     first_job_in: dict[str, tuple[int, str]] = {}  # folder: the number and name of the first job there
     sweep_config = HydraConfig.instance().cfg
     for num, job in enumerate(BasicSweeper.split_arguments(overrides, None)[0]):
-        name = " ".join(override for override in job if override.partition("=")[0] in swept) or f"#{num}"
+        name = " ".join(override for override in job if override.partition("=")[0] in swept)
         try:
             job_config = loader.load_sweep_config(config, list(job))
             with open_dict(job_config):
@@ -309,13 +309,14 @@ def check_sweep_jobs(config: DictConfig, subdir: str) -> None:
             HydraConfig.instance().set_config(job_config)  # as Hydra's run_job does, for ${hydra:...} in the subdir
             folder = os.path.normpath(str(job_config.hydra.sweep.subdir))
         except Exception as error:  # noqa: BLE001 - Hydra's composition errors: its message, as for one run
-            raise UserError(unknown_setting(error, list(job)) or f"the sweep's job {name}: {error}") from None
+            raise UserError(composition_refusal(error, list(job)) or f"the sweep's job {name or 0}: {error}") from None
         finally:
             HydraConfig.instance().cfg = sweep_config
         if folder == "." or os.path.isabs(folder) or folder.split(os.sep)[0] == "..":  # ${oc.env:...}: "", "/..."
             where = "the sweep folder itself" if folder == "." else f"{folder}, outside the sweep folder"
+            job_name = f"the job '{name}'" if name else "the sweep's one job"  # nothing swept: one job
             raise UserError(
-                f"hydra.sweep.subdir={subdir} puts the job '{name}' into {where}; each job needs a folder of its own"
+                f"hydra.sweep.subdir={subdir} puts {job_name} into {where}; each job needs a folder of its own"
                 " inside it, such as ${hydra.job.num} (the default)"
             )
         if (first := first_job_in.setdefault(folder, (num, name)))[0] != num:  # also two alike jobs (seed=1,1)

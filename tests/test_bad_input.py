@@ -65,6 +65,19 @@ BAD_INPUTS = [
         ["model.lrr=1: model.lrr is no setting (a typo?); the settings here: batch_size, betas,", "gan.module.GAN"],
     ),
     ("setting under a group of global settings", ["+loss.typo=1"], ["loss is no setting (a typo?)"]),
+    (
+        "Hydra setting of the wrong type",
+        ["hydra.job.chdir=abc"],
+        ["hydra.job.chdir=abc: Value 'abc' is not a valid bool"],
+    ),
+    (
+        "setting of a section left out",
+        ["callbacks.loss_curve=null", "callbacks.loss_curve.smoothing=0.5"],
+        [
+            "callbacks.loss_curve.smoothing=0.5: callbacks.loss_curve=null leaves callbacks.loss_curve out, so it has"
+            " no settings; give one or the other"
+        ],
+    ),
     ("callback that is no config", ["+callbacks.typo=1"], ["callbacks.typo must be a config with a _target_"]),
     ("misspelt logger setting", ["+logger.flush_sec=10"], ["logger.flush_sec is no setting (a typo?)", "flush_secs"]),
     (
@@ -569,6 +582,26 @@ def test_a_sweep_with_a_misspelt_setting_is_refused_in_one_line(places, tmp_path
         assert result.returncode == 1
         assert result.stderr.strip().startswith("error: model.lrr=1: model.lrr is no setting (a typo?); the settings")
         assert len(result.stderr.strip().splitlines()) == 1 and not sweep_dir.exists()
+
+
+def test_a_misspelt_setting_is_refused_in_one_line_when_hydra_prints_the_config(places) -> None:
+    script, *arguments = args_without_run_dir(places)
+    result = run_script(script, "--cfg", "job", "--resolve", *arguments, "model.lrr=1")
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: model.lrr=1: model.lrr is no setting (a typo?); the settings")
+    assert len(result.stderr.strip().splitlines()) == 1 and "lr_scaling" not in result.stdout
+
+
+def test_a_one_job_sweep_into_the_sweep_folder_itself_is_refused(places, tmp_path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    script, *arguments = args_without_run_dir(places)
+    result = run_script(script, "-m", *arguments, "seed=1", f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=.")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: hydra.sweep.subdir=. puts the sweep's one job into the sweep folder itself; each job needs a folder of"
+        " its own inside it, such as ${hydra.job.num} (the default)"
+    )
+    assert not sweep_dir.exists()
 
 
 def test_a_sweep_of_two_alike_jobs_in_one_folder_is_refused(places, tmp_path) -> None:
