@@ -1,11 +1,13 @@
 """Builds the data, model, callbacks, logger and trainer from the Hydra config and fits."""
 
 import contextlib
+import difflib
 import fcntl
 import inspect
 import logging
 import math
 import os
+import re
 import shutil
 import signal
 import warnings
@@ -22,7 +24,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback as HydraCallback
 from hydra.types import RunMode
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, InterpolationKeyError
 from pytorch_lightning import Callback, LightningDataModule, Trainer, seed_everything
@@ -552,10 +554,26 @@ def _instantiate(name: str, config: DictConfig, kind: type, **kwargs: Any) -> An
         if isinstance(cause, UserError):
             raise cause from None
         cause = first_line(error.__cause__ or error)
-        raise UserError(f"cannot build {name} ({config.get('_target_')}) from its settings: {cause}") from error
+        raise UserError(
+            f"cannot build {name} ({config.get('_target_')}) from its settings: {cause}{_close_argument(cause, config)}"
+        ) from error
     if not isinstance(built, kind):
         raise UserError(f"{name}._target_={config._target_} builds a {type(built).__name__}, not a {kind.__name__}")
     return built
+
+
+def _close_argument(message: str, config: DictConfig) -> str:
+    """ " (did you mean NAME?)" when ``message`` says a class got an unexpected keyword argument that is close to one of
+    its arguments' names (the class named in ``message``, else the config's target); else ""."""
+    unexpected = re.search(r"(?:target '([\w.]+)'.*)?unexpected keyword argument '(\w+)'", message)
+    if unexpected is None:
+        return ""
+    try:
+        arguments = inspect.signature(get_object(unexpected[1] or config._target_)).parameters
+    except Exception:  # noqa: BLE001 - no suggestion, then
+        return ""
+    close = difflib.get_close_matches(unexpected[2], list(arguments), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def check_logger_settings(logger: Logger, config: DictConfig) -> None:

@@ -66,6 +66,12 @@ BAD_INPUTS = [
     ),
     ("setting under a group of global settings", ["+loss.typo=1"], ["loss is no setting (a typo?)"]),
     (
+        "misspelt Trainer argument",
+        ["+trainer.limit_trian_batches=5"],
+        ["unexpected keyword argument 'limit_trian_batches' (did you mean limit_train_batches?)"],
+    ),
+    ("misspelt network argument", ["+model.generator.hidden_dm=5"], ["'hidden_dm'\") (did you mean hidden_dim?)"]),
+    (
         "Hydra setting of the wrong type",
         ["hydra.job.chdir=abc"],
         ["hydra.job.chdir=abc: Value 'abc' is not a valid bool"],
