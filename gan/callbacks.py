@@ -38,11 +38,15 @@ def _tensorboard(trainer: Trainer):
     return None if logger is None else logger.experiment
 
 
+MODELS_FILE, METRICS_FILE, LOSS_CURVE_FILE = "models.txt", "metrics.csv", "loss_curve.png"  # in the output folder
+RUN_FILES = (MODELS_FILE, METRICS_FILE, LOSS_CURVE_FILE)
+
+
 class ModelText(Callback):
     """Prints ``print(G)`` and ``print(D)`` as training starts, writes them to ``models.txt`` and TensorBoard."""
 
     def __init__(self, output_dir: str) -> None:
-        self.path = Path(output_dir) / "models.txt"
+        self.path = Path(output_dir) / MODELS_FILE
 
     @rank_zero_only
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:  # after every check of the run
@@ -109,7 +113,7 @@ class ImageQuality(Callback):
             )
         self.num_samples = num_samples
         self.features = features
-        self.path = Path(output_dir) / "metrics.csv"
+        self.path = Path(output_dir) / METRICS_FILE
         self.meter: QualityMeter | None = None
         self.seconds: list[float] = []  # how long each measurement took
 
@@ -225,7 +229,7 @@ class LossCurve(DivergenceCheck):
             raise UserError(f"callbacks.loss_curve.smoothing must be a number in [0, 1), got {smoothing!r}")
         self.redraw_seconds = require_seconds("callbacks.loss_curve.redraw_seconds", redraw_seconds, "each epoch")
         super().__init__(check_every_n_batches)
-        self.path = Path(output_dir) / "loss_curve.png"
+        self.path = Path(output_dir) / LOSS_CURVE_FILE
         self.smoothing = smoothing
         self._drawn_at = time.monotonic()
         self._drawn_batches = 0  # the batches of the history in the last drawing

@@ -33,7 +33,7 @@ from pytorch_lightning.loggers import Logger, TensorBoardLogger
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 from torch.utils.tensorboard import SummaryWriter
 
-from gan.callbacks import DivergenceCheck, ImageQuality, LogConfig
+from gan.callbacks import RUN_FILES, DivergenceCheck, ImageQuality, LogConfig
 from gan.checkpoint import (
     model_name,
     non_finite,
@@ -143,17 +143,23 @@ def last_checkpoint(run_dir: str | Path) -> Path:
 
 def claim_run_folder(run_dir: Path) -> None:
     """Make a new run's ``.hydra`` record folder in ``run_dir``, refusing a folder that holds a run (or that another
-    run, started in the same second, has just claimed)."""
+    run, started in the same second, has just claimed), or files that a run writes, which it would replace."""
     if last_checkpoint(run_dir).is_file():
         raise UserError(
             f"the run folder {run_dir} already holds a run, whose checkpoints a new run would replace;"
             f" continue it with resume={run_dir}, or start in another folder (hydra.run.dir=FOLDER)"
         )
+    if files := [name for name in RUN_FILES if (run_dir / name).exists() or (run_dir / name).is_symlink()]:
+        raise UserError(
+            f"the run folder {run_dir} holds {', '.join(files)}, which a run writes there and would replace; start"
+            " in another folder (hydra.run.dir=FOLDER)"
+        )
     if is_training_run(run_dir) or not _created((run_dir / ".hydra").mkdir):
+        found = ", ".join(f"{marker}/" for marker in RUN_MARKERS if (run_dir / marker).is_dir())
         raise UserError(
             f"the run folder {run_dir} already holds a run without a last checkpoint (one stopped before its first"
             " checkpoint, or one still in its first epoch); start in another folder (hydra.run.dir=FOLDER), or, if"
-            " no run uses it, remove the .hydra/ and tensorboard/ that train.py left there"
+            f" no run uses it, remove what train.py left there: {found}"
         )
 
 

@@ -4,6 +4,7 @@ Each row of BAD_INPUTS is a case: its overrides (with {placeholders} filled in b
 must say. Hydra's own message for an unknown group choice spans several lines and names the choices.
 """
 
+import re
 from pathlib import Path
 
 import pytest
@@ -490,6 +491,20 @@ def test_a_folder_that_a_run_has_claimed_is_refused_to_the_next(tmp_path: Path) 
     claim_run_folder(tmp_path)
     assert (tmp_path / ".hydra").is_dir()
     with pytest.raises(UserError, match="already holds a run without a last checkpoint"):
+        claim_run_folder(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["models.txt", "metrics.csv", "loss_curve.png"])
+def test_a_folder_holding_a_file_that_a_run_writes_is_refused(name: str, tmp_path: Path) -> None:
+    (tmp_path / name).write_text("the user's own")
+    with pytest.raises(UserError, match=f"holds {re.escape(name)}, which a run writes there and would replace"):
+        claim_run_folder(tmp_path)
+    assert (tmp_path / name).read_text() == "the user's own" and not (tmp_path / ".hydra").exists()
+
+
+def test_a_refusal_of_a_run_without_a_last_checkpoint_names_what_is_there(tmp_path: Path) -> None:
+    (tmp_path / "checkpoints").mkdir()
+    with pytest.raises(UserError, match="remove what train.py left there: checkpoints/$"):
         claim_run_folder(tmp_path)
 
 
