@@ -28,7 +28,7 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, InterpolationKeyError
 from pytorch_lightning import Callback, LightningDataModule, Trainer, seed_everything
-from pytorch_lightning.callbacks import TQDMProgressBar
+from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 from pytorch_lightning.loggers import Logger, TensorBoardLogger
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 from torch.utils.tensorboard import SummaryWriter
@@ -646,7 +646,11 @@ def build(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[Lightn
         check_logger_settings(logger, cfg.logger)
     if logger:
         callbacks.append(LogConfig(OmegaConf.to_container(cfg, resolve=True)))
-    trainer = _instantiate("trainer", cfg.trainer, Trainer, callbacks=callbacks, logger=logger)
+    checkpointing = {}
+    no_checkpoints = not any(isinstance(callback, ModelCheckpoint) for callback in callbacks)  # checkpoint=null
+    if no_checkpoints and "enable_checkpointing" not in cfg.trainer:
+        checkpointing = {"enable_checkpointing": False}  # not Lightning's own, into the logger's folder
+    trainer = _instantiate("trainer", cfg.trainer, Trainer, callbacks=callbacks, logger=logger, **checkpointing)
     return datamodule, model, trainer
 
 

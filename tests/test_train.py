@@ -77,6 +77,16 @@ def test_64_bit_run_without_logger_or_grid_measures_the_metrics(fake_data_root: 
     assert not (tmp_path / "samples").exists() and not (tmp_path / "tensorboard").exists()
 
 
+def test_a_run_without_the_checkpoint_callback_saves_no_checkpoint(fake_data_root: Path, tmp_path: Path) -> None:
+    result = run_script(
+        *tiny_train_args(fake_data_root, tmp_path), "trainer.max_epochs=1", "metrics.every_n_epochs=0",
+        "callbacks.checkpoint=null",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not list(tmp_path.rglob("*.ckpt"))  # not Lightning's default checkpoint either
+    assert (tmp_path / "models.txt").is_file()
+
+
 def test_multirun_sweep_gives_each_run_its_own_folder(fake_data_root: Path, tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     script, *overrides = [arg for arg in tiny_train_args(fake_data_root, tmp_path) if "hydra.run.dir" not in arg]
