@@ -121,10 +121,12 @@ class NoSweep(HydraCallback):
 
 def latest_checkpoint() -> Path:
     """The newest ``checkpoints/last.ckpt`` of the runs under ``outputs/`` and ``multirun/`` here."""
-    found = [*Path("outputs").glob("*/*/checkpoints/last.ckpt"), *Path("multirun").glob("*/*/*/checkpoints/last.ckpt")]
+    found = [path for top in ("outputs", "multirun") for path in Path(top).rglob("checkpoints/last.ckpt")]
     if not found:
         raise UserError("ckpt=latest: no run with checkpoints/last.ckpt under outputs/ or multirun/ in this folder")
-    return max(found, key=lambda path: path.stat().st_mtime)
+    latest = max(found, key=lambda path: path.stat().st_mtime)
+    print(f"ckpt=latest: {latest}")
+    return latest
 
 
 def resolve_checkpoint(ckpt: str) -> tuple[Path, Path]:

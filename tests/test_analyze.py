@@ -790,11 +790,12 @@ def test_ctrl_c_while_hydra_composes_the_settings_exits_quietly() -> None:
     assert result.stderr == ""
 
 
-def test_ckpt_latest_finds_the_newest_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ckpt_latest_finds_the_newest_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match="ckpt=latest: no run"):
         resolve_checkpoint("latest")
-    for index, run in enumerate(["outputs/2026-11-26/10-00-00", "multirun/2026-11-26/09-00-00/1"]):
+    runs = ["outputs/2026-11-26/10-00-00", "outputs/mine", "multirun/sweep/0", "multirun/2026-11-26/09-00-00/1"]
+    for index, run in enumerate(runs):  # Hydra's date folders, or any (hydra.run.dir=outputs/mine)
         ckpt = tmp_path / run / "checkpoints" / "last.ckpt"
         ckpt.parent.mkdir(parents=True)
         ckpt.write_bytes(b"")
@@ -803,6 +804,11 @@ def test_ckpt_latest_finds_the_newest_run(tmp_path: Path, monkeypatch: pytest.Mo
         Path("multirun/2026-11-26/09-00-00/1/checkpoints/last.ckpt"),
         Path("multirun/2026-11-26/09-00-00/1"),
     )
+    assert (
+        capsys.readouterr().out.splitlines()[-1] == "ckpt=latest: multirun/2026-11-26/09-00-00/1/checkpoints/last.ckpt"
+    )
+    os.utime(tmp_path / "outputs/mine/checkpoints/last.ckpt", (2000, 2000))
+    assert resolve_checkpoint("latest")[1] == Path("outputs/mine")
 
 
 def test_a_class_data_folder_that_is_not_there_is_refused(trained_run: Path, tmp_path: Path) -> None:
