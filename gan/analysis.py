@@ -574,7 +574,8 @@ def check_options(cfg: DictConfig) -> None:
     }
     for name, allowed in optional_paths.items():
         value = OmegaConf.select(cfg, name)
-        if value is not None and (not isinstance(value, str) or not value.strip()):
+        is_path = isinstance(value, str | int) and not isinstance(value, bool)  # out_dir=777: a folder named 777
+        if value is not None and (not is_path or not str(value).strip()):
             given = f"empty ({value!r})" if isinstance(value, str) else f"not a path ({value!r})"
             raise UserError(f"{name} is {given}: give {allowed}")
 

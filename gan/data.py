@@ -122,6 +122,8 @@ class FashionMNISTDataModule(LightningDataModule):
         super().__init__()
         if not str(root).strip():  # an unset shell variable: not the current folder
             raise UserError(f"{root_option} is empty; give the folder that holds (or will hold) FashionMNIST/raw")
+        if not str(system_dir).strip():
+            raise UserError("data.system_dir is empty; give the folder of Debian's Fashion-MNIST .gz files")
         require_int("data.batch_size", batch_size, least=2)  # BatchNorm in training needs two images
         require_int("data.num_workers", num_workers, least=0)
         for name, value in (("download", download), ("pin_memory", pin_memory), ("on_device", on_device)):

@@ -90,8 +90,11 @@ def require_seconds(name: str, value: Any, zero: str) -> float:
     return value
 
 
-def expand_home(path: str | Path, name: str) -> Path:
-    """``path`` with a leading ``~`` or ``~user`` expanded; a UserError naming ``name`` where there is no such home."""
+def expand_home(path: str | Path | int, name: str) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded; a UserError naming ``name`` where there is no such home.
+    A whole number is a folder's name (Hydra reads ``data.root=999`` as a number)."""
+    if isinstance(path, int) and not isinstance(path, bool):
+        path = str(path)
     try:
         return Path(path).expanduser()
     except RuntimeError as error:  # ~nobody/...: "Could not determine home directory."

@@ -591,7 +591,8 @@ BAD_INPUTS = [
     ("ckpt={bare}", "checkpoint not found: {bare}/checkpoints/last.ckpt"),  # not {bare}/last.ckpt
     ("latent.noise_file=", "latent.noise_file is empty (''): give a .pt or .npy file (latent.noise_file=PATH)"),
     ("latent.noise_file=' '", "latent.noise_file is empty (' '): give a .pt or .npy file"),
-    ("latent.noise_file=5", "latent.noise_file is not a path (5): give a .pt or .npy file"),
+    ("latent.noise_file=true", "latent.noise_file is not a path (True): give a .pt or .npy file"),
+    ("latent.noise_file=5", "latent.noise_file must be a .pt or .npy file, got 5"),  # the number 5: a file named 5
     ("latent.noise_file={missing_npy}", "latent.noise_file not found: {missing_npy}"),
     ("out_dir=", "out_dir is empty (''): give a folder (out_dir=PATH), or leave it out for analysis/ in the run"),
     ("out_dir={run}", "is a training run's folder, whose loss_curve.png and models.txt the study would replace"),

@@ -276,6 +276,7 @@ BAD_INPUTS = [
     ),
     ("no data folder", ["data.root=null"], ["cannot build data (gan.data.FashionMNISTDataModule)", "NoneType"]),
     ("empty data folder", ["data.root="], ["data.root is empty; give the folder that holds (or will hold)"]),
+    ("empty system data folder", ["data.system_dir="], ["data.system_dir is empty; give the folder of Debian's"]),
     (
         "huge metrics sample",
         ["metrics.num_samples=1000000000"],

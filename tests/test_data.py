@@ -1,5 +1,6 @@
 """The data module on tiny synthetic IDX files: where it finds them, what it yields, how it fails."""
 
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -164,3 +165,12 @@ def test_on_device_cuts_the_batches_on_the_gpu(tmp_path: Path) -> None:
         assert gpu_images.is_cuda and gpu_labels.is_cuda  # same batches, cut on the GPU
         assert torch.equal(gpu_images.cpu(), cpu_images) and torch.equal(gpu_labels.cpu(), cpu_labels)
     assert datamodule.train_set.images.device.type == "cpu"  # the classifier and metrics read the CPU copy
+
+
+def test_a_folder_named_by_a_number_is_a_folder(fake_data_root: Path, tmp_path: Path, monkeypatch) -> None:
+    """Hydra reads ``data.root=999`` as the number 999: the folder named 999."""
+    shutil.copytree(fake_data_root, tmp_path / "999")
+    monkeypatch.chdir(tmp_path)
+    datamodule = FashionMNISTDataModule(root=999, system_dir="/nonexistent", download=False)
+    datamodule.prepare_data()
+    assert datamodule.raw_dir == Path("999") / "FashionMNIST" / "raw"
