@@ -172,9 +172,12 @@ class FashionMNISTDataModule(LightningDataModule):
         not_found = f"Fashion-MNIST not found: {missing} missing in {self.raw_dir} and {self.system_dir}"
         debian = "install Debian's package (apt-get install dataset-fashion-mnist)"
         if not self.download:  # train.py with data.download=false, or analyze.py, which never downloads
-            raise UserError(
-                f"{not_found}; {debian}, or let train.py download it from the internet (data.download=true: default)"
+            other_way = (
+                "download it from the internet with data.download=true (the default)"
+                if self.root_option == "data.root"
+                else f"give {self.root_option} a folder that holds it (train.py downloads it into its data.root)"
             )
+            raise UserError(f"{not_found}; {debian}, or {other_way}")
         made = outermost_missing(self.raw_dir)
         try:
             for train in (True, False):
