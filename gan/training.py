@@ -511,6 +511,9 @@ def _check_settings(cfg: DictConfig) -> None:
             f"model.cuda_graph=true replays each training step on one CUDA GPU (hardware=gpu), not on {where};"
             " add model.cuda_graph=false"
         )
+    if checkpoint := cfg.callbacks.get("checkpoint"):  # Lightning would compare a text with a number
+        require_int("callbacks.checkpoint.save_top_k", checkpoint.get("save_top_k", 1), least=-1)  # -1: all
+        require_int("callbacks.checkpoint.every_n_epochs", checkpoint.get("every_n_epochs", 1), least=0)
     limit = cfg.trainer.get("limit_train_batches")
     is_batches = isinstance(limit, int) and not isinstance(limit, bool) and limit > 0
     if limit is not None and not (is_batches or isinstance(limit, float) and 0.0 < limit <= 1.0):

@@ -276,6 +276,11 @@ BAD_INPUTS = [
     ),
     ("no data folder", ["data.root=null"], ["cannot build data (gan.data.FashionMNISTDataModule)", "NoneType"]),
     ("empty data folder", ["data.root="], ["data.root is empty; give the folder that holds (or will hold)"]),
+    (
+        "text checkpoint count",
+        ["callbacks.checkpoint.save_top_k=abc"],
+        ["callbacks.checkpoint.save_top_k must be an integer of at least -1, got 'abc'"],
+    ),
     ("empty system data folder", ["data.system_dir="], ["data.system_dir is empty; give the folder of Debian's"]),
     (
         "huge metrics sample",
