@@ -269,11 +269,6 @@ BAD_INPUTS = [
     ),
     ("clipping with manual optimisation", ["+trainer.gradient_clip_val=1.0"], ["leave trainer.gradient_clip_val out"]),
     ("accumulation", ["+trainer.accumulate_grad_batches=2"], ["leave trainer.accumulate_grad_batches out"]),
-    (
-        "text checkpoint count",
-        ["callbacks.checkpoint.save_top_k=abc"],
-        ["cannot build callbacks.checkpoint (pytorch_lightning.callbacks.ModelCheckpoint) from its settings"],
-    ),
     ("no data folder", ["data.root=null"], ["cannot build data (gan.data.FashionMNISTDataModule)", "NoneType"]),
     ("empty data folder", ["data.root="], ["data.root is empty; give the folder that holds (or will hold)"]),
     (
