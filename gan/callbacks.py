@@ -25,7 +25,14 @@ from torchvision.utils import make_grid, save_image
 
 from gan.classifier import load_classifier
 from gan.errors import DivergenceError, UserError, require_int, require_seconds
-from gan.metrics import KID_SUBSET_SIZE, QualityMeter, check_features, measures_after, require_samples
+from gan.metrics import (
+    KID_SUBSET_SIZE,
+    QualityMeter,
+    check_features,
+    check_inception_package,
+    measures_after,
+    require_samples,
+)
 
 RUN_FOLDER_OVERRIDES = ("hydra.", "resume=", "ckpt_path=")  # what resume= replaces: the folder and the start
 METRICS_NOISE_SEED = 0  # every measurement of every run generates its images from the same noise
@@ -105,6 +112,8 @@ class ImageQuality(Callback):
     ) -> None:
         check_features(features)
         self.every_n_epochs = require_int("metrics.every_n_epochs", every_n_epochs, least=0)
+        if features == "inception" and self.every_n_epochs:
+            check_inception_package()
         is_count = isinstance(num_samples, int) and not isinstance(num_samples, bool)
         if not (is_count and 2 <= num_samples <= MAX_METRIC_SAMPLES):
             raise UserError(  # the least is checked against the test split at the start: 1,000 with the real one

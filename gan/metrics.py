@@ -1,5 +1,6 @@
 """Image quality against real images: torchmetrics' FID and KID, and how evenly samples cover the 10 classes."""
 
+import importlib.util
 import math
 from dataclasses import dataclass
 
@@ -12,6 +13,10 @@ from gan.classifier import CLASS_NAMES, FashionClassifier
 from gan.errors import UserError, first_line
 
 FEATURES = ("classifier", "inception")  # the feature network of FID and KID
+INCEPTION_NEEDS = (
+    "metrics.features=inception needs the torch-fidelity package (pip install torch-fidelity) and the Inception"
+    " weights from github.com ({reason}); offline, use metrics.features=classifier"
+)
 KID_SUBSET_SIZE = 1000  # images per KID subset; with fewer real images, all of them
 
 
@@ -53,6 +58,13 @@ def check_features(features: str) -> None:
     """Refuse an unknown ``metrics.features`` with one line naming the choices."""
     if features not in FEATURES:
         raise UserError(f"metrics.features must be one of {', '.join(FEATURES)}, got {features!r}")
+
+
+def check_inception_package() -> None:
+    """Refuse Inception's features without torch-fidelity in one line, before a run starts (its weights are
+    downloaded as the metrics are set up)."""
+    if importlib.util.find_spec("torch_fidelity") is None:
+        raise UserError(INCEPTION_NEEDS.format(reason="torch-fidelity is not installed"))
 
 
 def require_samples(num_samples: int, subset_size: int, option: str, most: int | None = None) -> None:
@@ -147,7 +159,4 @@ def _inception_network() -> nn.Module:
     try:
         return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"])
     except Exception as error:  # noqa: BLE001 - a missing package, no network or a broken download all end here
-        raise UserError(
-            "metrics.features=inception needs the torch-fidelity package (pip install torch-fidelity) and the"
-            f" Inception weights from github.com ({first_line(error)}); offline, use metrics.features=classifier"
-        ) from error
+        raise UserError(INCEPTION_NEEDS.format(reason=first_line(error))) from error

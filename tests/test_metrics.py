@@ -1,6 +1,7 @@
 """Image-quality metrics: torchmetrics' FID/KID on the classifier's features, class coverage, the training callback."""
 
 import csv
+import importlib.util
 import math
 from pathlib import Path
 
@@ -70,6 +71,18 @@ def test_inception_without_its_package_or_weights_is_one_clear_error() -> None:
         assert "use metrics.features=classifier" in str(error) and "\n" not in str(error)
     else:
         pytest.skip("torch-fidelity and the Inception weights are available here")
+
+
+def test_inception_without_its_package_is_refused_before_the_run_starts(fake_data_root: Path, tmp_path: Path) -> None:
+    if importlib.util.find_spec("torch_fidelity") is not None:
+        pytest.skip("torch-fidelity is installed here")
+    result = run_script(*tiny_train_args(fake_data_root, tmp_path / "run"), "metrics.features=inception")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: metrics.features=inception needs the torch-fidelity package (pip install torch-fidelity) and the"
+        " Inception weights from github.com (torch-fidelity is not installed); offline, use metrics.features=classifier"
+    ]
+    assert result.stdout == "" and not (tmp_path / "run").exists()  # not Lightning's banner either
 
 
 def train_and_read_metrics(data_root: Path, run_dir: Path, *overrides: str) -> list[dict[str, str]]:
