@@ -572,17 +572,21 @@ def _instantiate(name: str, config: DictConfig, kind: type, **kwargs: Any) -> An
 
 
 def _close_argument(message: str, config: DictConfig) -> str:
-    """ " (did you mean NAME?)" when ``message`` says a class got an unexpected keyword argument that is close to one of
-    its arguments' names (the class named in ``message``, else the config's target); else ""."""
+    """ " (did you mean NAME?)" when ``message`` says a class got an unexpected keyword argument close to one of its
+    arguments' names (the class named in ``message``, else the config's target), else " (CLASS takes: ...)"; or ""."""
     unexpected = re.search(r"(?:target '([\w.]+)'.*)?unexpected keyword argument '(\w+)'", message)
     if unexpected is None:
         return ""
     try:
-        arguments = inspect.signature(get_object(unexpected[1] or config._target_)).parameters
+        target = get_object(unexpected[1] or config._target_)
+        parameters = inspect.signature(target).parameters.values()
     except Exception:  # noqa: BLE001 - no suggestion, then
         return ""
-    close = difflib.get_close_matches(unexpected[2], list(arguments), n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    names = [parameter.name for parameter in parameters if parameter.kind in keyword]
+    if close := difflib.get_close_matches(unexpected[2], names, n=1, cutoff=0.8):
+        return f" (did you mean {close[0]}?)"
+    return f" ({target.__name__} takes: {', '.join(names)})" if names else ""
 
 
 def check_logger_settings(logger: Logger, config: DictConfig) -> None:

@@ -73,6 +73,11 @@ BAD_INPUTS = [
     ),
     ("misspelt network argument", ["+model.generator.hidden_dm=5"], ["'hidden_dm'\") (did you mean hidden_dim?)"]),
     (
+        "argument the network lacks",
+        ["model=conv", "+model.generator.hidden_dim=64"],
+        ["'hidden_dim'\") (Generator takes: latent_dim)"],
+    ),
+    (
         "Hydra setting of the wrong type",
         ["hydra.job.chdir=abc"],
         ["hydra.job.chdir=abc: Value 'abc' is not a valid bool"],
