@@ -149,17 +149,18 @@ def claim_run_folder(run_dir: Path) -> None:
             f"the run folder {run_dir} already holds a run, whose checkpoints a new run would replace;"
             f" continue it with resume={run_dir}, or start in another folder (hydra.run.dir=FOLDER)"
         )
-    if files := [name for name in RUN_FILES if (run_dir / name).exists() or (run_dir / name).is_symlink()]:
-        raise UserError(
-            f"the run folder {run_dir} holds {', '.join(files)}, which a run writes there and would replace; start"
-            " in another folder (hydra.run.dir=FOLDER)"
-        )
-    if is_training_run(run_dir) or not _created((run_dir / ".hydra").mkdir):
-        found = ", ".join(f"{marker}/" for marker in RUN_MARKERS if (run_dir / marker).is_dir())
+    files = [name for name in RUN_FILES if (run_dir / name).exists() or (run_dir / name).is_symlink()]
+    if is_training_run(run_dir) or not files and not _created((run_dir / ".hydra").mkdir):
+        found = [f"{marker}/" for marker in RUN_MARKERS if (run_dir / marker).is_dir()] + files
         raise UserError(
             f"the run folder {run_dir} already holds a run without a last checkpoint (one stopped before its first"
             " checkpoint, or one still in its first epoch); start in another folder (hydra.run.dir=FOLDER), or, if"
-            f" no run uses it, remove what train.py left there: {found}"
+            f" no run uses it, remove what train.py left there: {', '.join(found)}"
+        )
+    if files:
+        raise UserError(
+            f"the run folder {run_dir} holds {', '.join(files)}, which a run writes there and would replace; start"
+            " in another folder (hydra.run.dir=FOLDER)"
         )
 
 

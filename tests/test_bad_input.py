@@ -510,7 +510,8 @@ def test_a_folder_holding_a_file_that_a_run_writes_is_refused(name: str, tmp_pat
 
 def test_a_refusal_of_a_run_without_a_last_checkpoint_names_what_is_there(tmp_path: Path) -> None:
     (tmp_path / "checkpoints").mkdir()
-    with pytest.raises(UserError, match="remove what train.py left there: checkpoints/$"):
+    (tmp_path / "models.txt").write_text("print(G)")
+    with pytest.raises(UserError, match="remove what train.py left there: checkpoints/, models.txt$"):
         claim_run_folder(tmp_path)
 
 
